@@ -1,0 +1,85 @@
+//! Opening a fixed set of connections with a bounded number of connects
+//! in progress, and a deadline after which the stragglers are dropped.
+
+use std::time::Instant;
+
+use crate::engine::{End, Engine, Id};
+
+pub struct Connector {
+    target: usize,
+    batch: usize,
+    deadline: Instant,
+    issued: usize,
+    pending: Vec<bool>,
+    pending_n: usize,
+    /// connections upgraded (ever)
+    pub open: usize,
+    /// connections that failed to connect or upgrade
+    pub failed: u64,
+    /// connections still pending at the deadline (closed then)
+    pub timeouts: u64,
+}
+
+impl Connector {
+    pub fn new(target: usize, batch: usize, deadline: Instant) -> Connector {
+        Connector {
+            target,
+            batch: batch.max(1),
+            deadline,
+            issued: 0,
+            pending: Vec::new(),
+            pending_n: 0,
+            open: 0,
+            failed: 0,
+            timeouts: 0,
+        }
+    }
+
+    /// Opens more connections; true once every connection is open, failed
+    /// or timed out.
+    pub fn step(&mut self, eng: &mut Engine, now: Instant) -> bool {
+        if now >= self.deadline {
+            for id in 0..self.pending.len() {
+                if self.pending[id] {
+                    eng.close(id); // on_ended counts it as a timeout
+                }
+            }
+            self.issued = self.target;
+            return true;
+        }
+        while self.issued < self.target && self.pending_n < self.batch {
+            self.issued += 1;
+            match eng.open() {
+                Some(id) => {
+                    if id >= self.pending.len() {
+                        self.pending.resize(id + 1, false);
+                    }
+                    self.pending[id] = true;
+                    self.pending_n += 1;
+                }
+                None => self.failed += 1,
+            }
+        }
+        self.issued == self.target && self.pending_n == 0
+    }
+
+    pub fn on_open(&mut self, id: Id) {
+        if self.pending.get(id).copied().unwrap_or(false) {
+            self.pending[id] = false;
+            self.pending_n -= 1;
+            self.open += 1;
+        }
+    }
+
+    pub fn on_ended(&mut self, id: Id, end: End) {
+        if self.pending.get(id).copied().unwrap_or(false) {
+            self.pending[id] = false;
+            self.pending_n -= 1;
+            if end == End::Closed {
+                self.timeouts += 1;
+            } else {
+                self.failed += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+"""scanbridge: a fast WebSocket bridge between barcode scanners, services and apps."""
+
+from ._core import __version__
+from .app import App
+from .config import Config, ConfigError, load_config
+from .endpoint import Endpoint
+from .http import HTTPError, Request, Response
+from .session import Headers, Session, SessionClosed
+
+__all__ = [
+    "App",
+    "Config",
+    "ConfigError",
+    "Endpoint",
+    "HTTPError",
+    "Headers",
+    "Request",
+    "Response",
+    "Session",
+    "SessionClosed",
+    "__version__",
+    "load_config",
+]

@@ -1,0 +1,370 @@
+"""The App: configuration, endpoints and HTTP routes over the Rust core."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from . import _core
+from .config import Config, ConfigError
+from .endpoint import Endpoint
+from .http import HTTPError, Request, Response, Router
+from .session import Headers, Session
+
+log = logging.getLogger("scanbridge")
+
+E = TypeVar("E", bound=type[Endpoint] | Endpoint)
+H = TypeVar("H", bound=Callable[..., Any])
+
+TICK_SECONDS = 0.5
+
+
+class App:
+    """A scanbridge server: ``App(Config(...))``, endpoints, then ``run()``."""
+
+    def __init__(self, config: Config | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = Config(**overrides)
+        elif overrides:
+            raise TypeError("pass either a Config or keyword overrides, not both")
+        self.config = config
+        self._endpoints: list[tuple[list[str], Endpoint, dict[str, Any]]] = []
+        self.router = Router()
+        self.router.add("GET", "/healthz", lambda req: Response.text("ok"))
+        self._core: _core.Server | None = None
+        self._sessions: dict[int, Session] = {}
+        self._by_id: dict[str, Session] = {}
+        self._ep_objects: list[Endpoint] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._flush_scheduled = False
+        self._stopping: asyncio.Event | None = None
+        self._started: asyncio.Event | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.host: str = config.host
+        self.port: int = config.port
+        self.tls_fingerprint: str | None = None
+
+    # ---- registration ---------------------------------------------------
+
+    def endpoint(
+        self, path: str, *aliases: str, subprotocols: list[str] | tuple[str, ...] = ()
+    ) -> Callable[[E], E]:
+        """Class decorator: serve this Endpoint subclass (or instance) at ``path``."""
+
+        def register(target: E) -> E:
+            obj = target() if isinstance(target, type) else target
+            if not isinstance(obj, Endpoint):
+                raise TypeError("@app.endpoint decorates a scanbridge.Endpoint subclass")
+            obj.path = path
+            self.add_endpoint([path, *aliases], obj, subprotocols=list(subprotocols))
+            return target
+
+        return register
+
+    def add_endpoint(self, paths: list[str], endpoint: Endpoint, **options: Any) -> None:
+        for p in paths:
+            if not p.startswith("/"):
+                raise ValueError(f"endpoint path {p!r} must start with '/'")
+        if self._core is not None:
+            raise RuntimeError("endpoints must be added before the server starts")
+        self._endpoints.append((paths, endpoint, options))
+
+    def route(self, method: str, path: str) -> Callable[[H], H]:
+        """Decorator for an HTTP handler ``(request) -> Response`` (sync or async)."""
+
+        def register(fn: H) -> H:
+            self.router.add(method, path, fn)
+            return fn
+
+        return register
+
+    # ---- sessions -------------------------------------------------------
+
+    @property
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def session(self, session_id: str) -> Session | None:
+        return self._by_id.get(session_id)
+
+    async def send(self, session_id: str, data: str | bytes) -> None:
+        """Send to any session by its id (webMethods pub.websocket:send)."""
+        s = self._by_id.get(session_id)
+        if s is None:
+            raise KeyError(f"no session {session_id}")
+        s.send_nowait(data)
+
+    # ---- core plumbing --------------------------------------------------
+
+    def _core_send(self, conn: int, data: str | bytes) -> bool:
+        assert self._core is not None
+        ok = self._core.send(conn, data)
+        self._schedule_flush()
+        return ok
+
+    def _core_close(self, conn: int, code: int, reason: str) -> None:
+        if self._core is not None:
+            self._core.close(conn, code, reason)
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled and self._loop is not None:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._core is not None:
+            self._core.flush()
+
+    def _on_ready(self) -> None:
+        core = self._core
+        if core is None:
+            return
+        try:
+            events, more = core.poll()
+        except OSError:
+            log.exception("poll failed")
+            return
+        if events:
+            self._dispatch(events)
+        if more and self._loop is not None:
+            self._loop.call_soon(self._on_ready)
+
+    def _tick(self) -> None:
+        if self._core is None or self._loop is None:
+            return
+        events = self._core.tick()
+        if events:
+            self._dispatch(events)
+        self._loop.call_later(TICK_SECONDS, self._tick)
+
+    def _dispatch(self, events: list[tuple[Any, ...]]) -> None:
+        for ev in events:
+            kind = ev[0]
+            if kind == _core.EV_TEXT or kind == _core.EV_BINARY:
+                s = self._sessions.get(ev[1])
+                if s is not None:
+                    ep = s.endpoint
+                    self._call(s, ep.on_text if kind == _core.EV_TEXT else ep.on_binary, ev[2])
+            elif kind == _core.EV_OPEN:
+                self._open(ev)
+            elif kind == _core.EV_CLOSE:
+                s = self._sessions.pop(ev[1], None)
+                if s is not None:
+                    self._by_id.pop(s.id, None)
+                    s.closed = True
+                    s.close_code, s.close_reason = ev[2], ev[3]
+                    self._call(s, s.endpoint.on_close, ev[2], ev[3])
+            elif kind == _core.EV_HTTP:
+                self._spawn(self._http(ev))
+            elif kind == _core.EV_UPGRADE:
+                # No endpoint asks yet; refuse rather than leave it hanging.
+                assert self._core is not None
+                self._core.respond(ev[1], 500, [], b"upgrade not handled\n")
+                self._schedule_flush()
+
+    def _open(self, ev: tuple[Any, ...]) -> None:
+        _, conn, ep_id, listener, path, query, headers, host, port, sub = ev
+        ep = self._ep_objects[ep_id]
+        s = Session(self, conn, ep, listener, path, query, headers, (host, port), sub)
+        self._sessions[conn] = s
+        self._by_id[s.id] = s
+        self._call(s, ep.on_connect)
+
+    def _call(self, s: Session, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a session callback, keeping the session's callbacks in order."""
+        if s._busy:
+            s._queue.append((fn, args))
+            return
+        try:
+            r = fn(s, *args)
+        except Exception as e:
+            self._error(s, e)
+            return
+        if inspect.isawaitable(r):
+            s._busy = True
+            self._spawn(self._drain(s, r))
+
+    async def _drain(self, s: Session, first: Any) -> None:
+        try:
+            await first
+        except Exception as e:
+            self._error(s, e)
+        while s._queue:
+            fn, args = s._queue.pop(0)
+            try:
+                r = fn(s, *args)
+                if inspect.isawaitable(r):
+                    await r
+            except Exception as e:
+                self._error(s, e)
+        s._busy = False
+
+    def _error(self, s: Session, exc: BaseException) -> None:
+        log.error("callback error in %s session %s: %r", s.path, s.id, exc, exc_info=exc)
+        try:
+            r = s.endpoint.on_error(s, exc)
+            if inspect.isawaitable(r):
+                self._spawn(self._guard(r))
+        except Exception:
+            log.exception("on_error raised")
+
+    async def _guard(self, aw: Any) -> None:
+        try:
+            await aw
+        except Exception:
+            log.exception("on_error raised")
+
+    def _spawn(self, coro: Any) -> None:
+        assert self._loop is not None
+        t = self._loop.create_task(coro)
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def _http(self, ev: tuple[Any, ...]) -> None:
+        _, conn, listener, method, path, query, headers, body, host, port = ev
+        req = Request(method, path, query, Headers(headers), body, (host, port), listener)
+        handler, params, exists = self.router.match(method, path)
+        try:
+            if handler is None:
+                if exists:
+                    resp = Response.json({"error": f"{method} not allowed on {path}"}, 405)
+                else:
+                    resp = Response.json({"error": f"no route for {path}"}, 404)
+            else:
+                req.params = params
+                r = handler(req)
+                resp = await r if inspect.isawaitable(r) else r
+        except HTTPError as e:
+            resp = e.response()
+        except Exception as e:
+            log.exception("HTTP handler for %s %s failed", method, path)
+            resp = Response.json({"error": f"internal error: {type(e).__name__}"}, 500)
+        body_out = b"" if method == "HEAD" else resp.body
+        if self._core is not None:
+            self._core.respond(conn, resp.status, resp.headers, body_out)
+            self._schedule_flush()
+
+    # ---- lifecycle ------------------------------------------------------
+
+    def _tls_pems(self) -> tuple[bytes, bytes] | None:
+        c = self.config
+        if c.ssl_certfile and c.ssl_keyfile:
+            try:
+                return _core.load_pem_files(c.ssl_certfile, c.ssl_keyfile)
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"cannot be used: {e}", key="ssl_certfile",
+                                  value=c.ssl_certfile) from None
+        if c.https:
+            names = sorted({"localhost", "127.0.0.1", "::1", c.host})
+            cert, key, fp = _core.self_signed_cert(names)
+            self.tls_fingerprint = fp
+            log.warning("https: self-signed certificate, SHA-256 fingerprint %s", fp)
+            return cert.encode(), key.encode()
+        return None
+
+    def _build_core(self) -> _core.Server:
+        c = self.config
+        core = _core.Server(
+            max_message_bytes=c.max_message_bytes,
+            max_queue_bytes=c.max_queue_bytes,
+            compression=c.compression,
+            allowed_origins=list(c.allowed_origins),
+            idle_timeout=c.idle_timeout,
+            ping_interval=c.ping_interval,
+        )
+        self._ep_objects = []
+        if c.echo:
+            core.add_endpoint(["/echo"], "echo")
+            self._ep_objects.append(Endpoint())
+        for paths, ep, options in self._endpoints:
+            core.add_endpoint(paths, "python", subprotocols=options.get("subprotocols", []))
+            self._ep_objects.append(ep)
+        return core
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if (self.config.https or self.config.ssl_certfile) else "ws"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and start serving in the running loop; returns once listening."""
+        if self._core is not None:
+            raise RuntimeError("already started")
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        pems = self._tls_pems()
+        core = self._build_core()
+        kw: dict[str, Any] = {}
+        if pems:
+            kw = {"cert_pem": pems[0], "key_pem": pems[1]}
+        try:
+            _, host, port = core.listen(self.config.host, self.config.port, **kw)
+        except ValueError as e:
+            raise ConfigError(f"is not usable: {e}", key="host", value=self.config.host) from None
+        self._core = core
+        self.host, self.port = host, port
+        self._loop.add_reader(core.fileno(), self._on_ready)
+        self._loop.call_later(TICK_SECONDS, self._tick)
+        log.info("listening on %s", self.url)
+
+    async def stop(self, timeout: float | None = None) -> None:
+        """Close every session with 1001, flush, and stop listening."""
+        core = self._core
+        if core is None or self._loop is None:
+            return
+        if timeout is None:
+            timeout = self.config.shutdown_timeout
+        core.shutdown(1001, "server shutting down")
+        deadline = time.monotonic() + timeout
+        while core.connection_count() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            self._dispatch(core.tick())
+        self._loop.remove_reader(core.fileno())
+        # Sessions still open get their on_close.
+        for conn in list(self._sessions):
+            self._dispatch([(_core.EV_CLOSE, conn, 1006, "")])
+        self._core = None
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def serve(self) -> None:
+        """Start, serve until ``stop()`` (or cancellation), then stop."""
+        await self.start()
+        assert self._stopping is not None
+        try:
+            await self._stopping.wait()
+        finally:
+            await self.stop()
+
+    def run(self) -> None:
+        """Serve until SIGINT/SIGTERM, under uvloop when available; exit cleanly."""
+
+        async def main() -> None:
+            await self.start()
+            print(f"scanbridge: listening on {self.url}", file=sys.stderr, flush=True)
+            loop = asyncio.get_running_loop()
+            stop = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            log.info("stopping")
+            await self.stop()
+
+        try:
+            import uvloop
+
+            uvloop.run(main())
+        except ImportError:
+            asyncio.run(main())

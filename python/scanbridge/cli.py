@@ -1,0 +1,161 @@
+"""The ``scanbridge`` command line.
+
+To add a command: decorate a function with ``@main.command()``; add
+``@with_config`` to give it the config flags and a ``config: Config``
+argument (loaded from file < environment < flags). A :class:`ConfigError`
+raised anywhere in a command is printed as one line on stderr, exit code 2.
+To add a flag for a config key: one line in :data:`CONFIG_FLAGS`.
+"""
+
+import functools
+import logging
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+import click
+import msgspec
+from scanbridge.config import Config, ConfigError, dump_toml, load_config
+
+__all__ = ["CONFIG_FLAGS", "LOG_FORMAT", "configure_logging", "main", "with_config"]
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("scanbridge")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def _default(key: str) -> str:
+    for field in msgspec.structs.fields(Config):
+        if field.name == key:
+            value = field.default if field.default_factory is msgspec.NODEFAULT else None
+            if isinstance(value, bool):
+                return "on" if value else "off"
+            return str(value)
+    raise KeyError(key)
+
+
+# (config key, option declarations, click.option keyword arguments). Values are passed
+# to the config as strings (or bools for on/off flags) so that the config checks them and
+# reports bad ones with its own message. None means "not given".
+_Flag = tuple[str, tuple[str, ...], dict[str, Any]]
+
+
+def _flag(key: str, *decls: str, **options: Any) -> _Flag:
+    return key, decls, options
+
+
+CONFIG_FLAGS: tuple[_Flag, ...] = (
+    _flag("host", "--host", metavar="ADDR", help=f"Address to listen on [{_default('host')}]."),
+    _flag(
+        "port",
+        "--port",
+        metavar="PORT",
+        help=f"1024-65535, or 0 for any free port [{_default('port')}].",
+    ),
+    _flag("echo", "--echo/--no-echo", default=None, help="Mount the echo endpoint at /echo [off]."),
+    _flag(
+        "https",
+        "--https/--no-https",
+        default=None,
+        help="Serve TLS, with a self-signed certificate unless --ssl-certfile is given [off].",
+    ),
+    _flag("ssl_certfile", "--ssl-certfile", metavar="FILE", help="TLS certificate (PEM)."),
+    _flag("ssl_keyfile", "--ssl-keyfile", metavar="FILE", help="TLS private key (PEM)."),
+    _flag(
+        "max_message_bytes",
+        "--max-message-bytes",
+        metavar="N",
+        help=f"Larger messages get close code 1009 [{_default('max_message_bytes')}].",
+    ),
+    _flag(
+        "log_level",
+        "--log-level",
+        metavar="LEVEL",
+        help=f"debug, info, warning or error [{_default('log_level')}].",
+    ),
+)
+
+
+def with_config(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command ``--config FILE`` and the :data:`CONFIG_FLAGS`, and pass it ``config``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, config_path: str | None, **kwargs: Any) -> Any:
+        overrides = {key: kwargs.pop(key) for key, _, _ in CONFIG_FLAGS}
+        config = load_config(config_path, overrides=overrides)
+        return func(*args, config=config, **kwargs)
+
+    command: Callable[..., Any] = wrapper
+    for key, decls, options in reversed(CONFIG_FLAGS):
+        command = click.option(*decls, key, **options)(command)
+    return click.option(
+        "--config",
+        "config_path",
+        metavar="FILE",
+        default=None,
+        help="TOML config file [$SCANBRIDGE_CONFIG]. Environment variables "
+        "SCANBRIDGE_<KEY> override it; flags override both.",
+    )(command)
+
+
+def configure_logging(level: str) -> None:
+    """Set up the root logger at ``level`` (debug, info, warning, error)."""
+    logging.basicConfig(level=level.upper(), format=LOG_FORMAT)
+
+
+class _Group(click.Group):
+    """Prints a :class:`ConfigError` from any command as one line on stderr, exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "-V", "--version", prog_name="scanbridge")
+def main() -> None:
+    """scanbridge: a fast WebSocket bridge between barcode scanners, services and apps."""
+
+
+@main.command()
+@with_config
+def serve(config: Config) -> None:
+    """Run the server until SIGINT or SIGTERM."""
+    configure_logging(config.log_level)
+    from scanbridge.app import App
+
+    app = App(config)
+    app.run()
+
+
+@main.command("check-config")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["toml", "json"]),
+    default="toml",
+    show_default=True,
+    help="Output format.",
+)
+@with_config
+def check_config(config: Config, fmt: str) -> None:
+    """Print the effective configuration (file < environment < flags) and exit.
+
+    Exit code 0 if it is valid; otherwise one line on stderr and exit code 2.
+    """
+    if fmt == "json":
+        click.echo(msgspec.json.format(msgspec.json.encode(config), indent=2).decode())
+    else:
+        click.echo(dump_toml(config), nl=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Endpoints: a class whose callbacks see one path's WebSocket sessions."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .session import Session
+
+log = logging.getLogger("scanbridge.endpoint")
+
+
+class Endpoint:
+    """Subclass and override what you need; each callback may be sync or async.
+
+    One instance serves every session of its path. Callbacks for one session
+    run in order: the next starts when the previous (async) one finished.
+    """
+
+    path: str = ""
+
+    async def on_connect(self, session: Session) -> Any:
+        return None
+
+    async def on_text(self, session: Session, text: str) -> Any:
+        return None
+
+    async def on_binary(self, session: Session, data: bytes) -> Any:
+        return None
+
+    async def on_close(self, session: Session, code: int, reason: str) -> Any:
+        return None
+
+    async def on_error(self, session: Session, exc: BaseException) -> Any:
+        log.error(
+            "error in endpoint %s, session %s: %r", self.path, session.id, exc, exc_info=exc
+        )

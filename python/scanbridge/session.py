@@ -1,0 +1,154 @@
+"""A WebSocket session as Python sees it; bytes move in the Rust core."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+if TYPE_CHECKING:
+    from .app import App
+
+
+class SessionClosed(ConnectionError):
+    """The session is closed (or its outbound queue overflowed and it is closing)."""
+
+
+class Headers(Mapping[str, str]):
+    """Request headers: case-insensitive names, repeated headers joined by ", "."""
+
+    __slots__ = ("_items", "_map")
+
+    def __init__(self, items: list[tuple[str, str]]) -> None:
+        self._items = items
+        m: dict[str, str] = {}
+        for k, v in items:
+            k = k.lower()
+            m[k] = f"{m[k]}, {v}" if k in m else v
+        self._map = m
+
+    def __getitem__(self, key: str) -> str:
+        return self._map[key.lower()]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._map)
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.lower() in self._map
+
+    def get_all(self, key: str) -> list[str]:
+        key = key.lower()
+        return [v for k, v in self._items if k.lower() == key]
+
+    def raw_items(self) -> list[tuple[str, str]]:
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """First value of each query parameter."""
+    return {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
+
+
+class Session:
+    """One open WebSocket on a Python endpoint."""
+
+    __slots__ = (
+        "__weakref__",
+        "_app",
+        "_busy",
+        "_queue",
+        "closed",
+        "conn",
+        "close_code",
+        "close_reason",
+        "data",
+        "endpoint",
+        "headers",
+        "id",
+        "listener",
+        "path",
+        "query",
+        "query_string",
+        "remote",
+        "subprotocol",
+    )
+
+    def __init__(
+        self,
+        app: App,
+        conn: int,
+        endpoint: Any,
+        listener: int,
+        path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        remote: tuple[str, int],
+        subprotocol: str | None,
+    ) -> None:
+        self._app = app
+        self.conn = conn
+        self.id = str(uuid.uuid4())
+        self.endpoint = endpoint
+        self.listener = listener
+        self.path = path
+        self.query_string = query
+        self.query: Mapping[str, str] = parse_query(query)
+        self.headers = Headers(headers)
+        self.remote = remote
+        self.subprotocol = subprotocol
+        self.closed = False
+        self.close_code: int | None = None
+        self.close_reason = ""
+        #: Free for the application's own per-session state.
+        self.data: dict[str, Any] = {}
+        self._busy = False
+        self._queue: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def _send(self, data: str | bytes) -> None:
+        if self.closed:
+            raise SessionClosed(f"session {self.id} is closed")
+        try:
+            ok = self._app._core_send(self.conn, data)
+        except BufferError as e:
+            raise SessionClosed(f"session {self.id}: {e}") from None
+        if not ok:
+            raise SessionClosed(f"session {self.id} is closed")
+
+    async def send_text(self, text: str) -> None:
+        """Queue a text message (sent at the end of this loop iteration)."""
+        if not isinstance(text, str):
+            raise TypeError(f"send_text takes str, not {type(text).__name__}")
+        self._send(text)
+
+    async def send_binary(self, data: bytes | bytearray | memoryview) -> None:
+        """Queue a binary message."""
+        if isinstance(data, str):
+            raise TypeError("send_binary takes bytes, not str")
+        self._send(bytes(data))
+
+    async def send(self, data: str | bytes) -> None:
+        """Text for str, binary for bytes."""
+        self._send(data)
+
+    def send_nowait(self, data: str | bytes) -> None:
+        """Like send, from synchronous code."""
+        self._send(data)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake; on_close follows when it completes."""
+        if not (code in (1000, 1001) or 1002 <= code <= 1003 or 1007 <= code <= 1014
+                or 3000 <= code <= 4999):
+            raise ValueError(f"close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)")
+        if len(reason.encode()) > 123:
+            raise ValueError("close reason is longer than 123 bytes")
+        self._app._core_close(self.conn, code, reason)
+
+    def __repr__(self) -> str:
+        return f"<Session {self.id} {self.path} from {self.remote[0]}:{self.remote[1]}>"

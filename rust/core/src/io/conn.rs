@@ -1,0 +1,459 @@
+//! One connection's state machine: HTTP request, upgrade, WebSocket,
+//! closing handshake, lingering close.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::endpoint::{Endpoint, Kind, ServerConfig};
+use super::event::{ConnId, Event};
+use super::transport::Transport;
+use crate::wire::close::{close_payload, CloseError, NO_STATUS};
+use crate::wire::deflate::{negotiate, DeflateParams, Deflater, Inflater};
+use crate::wire::frame::{encode_frame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
+use crate::wire::handshake::{parse_request, write_101, write_error, write_response, HttpError, Request};
+use crate::wire::reader::{FrameReader, Message};
+
+/// Output buffers larger than this are freed once written.
+const KEEP_OUT: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Reading an HTTP request head (and body).
+    Http,
+    /// Python is deciding on an upgrade; reading is paused.
+    AwaitUpgrade,
+    /// Python is answering a plain HTTP request.
+    AwaitResponse,
+    Open,
+    /// We sent a close frame and wait for the peer's.
+    Closing,
+    /// Write what is queued, then half-close and linger.
+    Draining,
+    /// Half-closed: discard input until the peer hangs up.
+    Lingering,
+    Dead,
+}
+
+pub(crate) struct Compression {
+    deflater: Deflater,
+    min_size: usize,
+    buf: Vec<u8>,
+}
+
+/// An upgrade waiting for Python's answer.
+pub(crate) struct PendingUpgrade {
+    pub req: Request,
+    pub accept: String,
+    pub subprotocol: Option<String>,
+    pub deflate: Option<(DeflateParams, String)>,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+pub struct ConnStats {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub msgs_in: u64,
+    pub msgs_out: u64,
+}
+
+pub(crate) struct Conn {
+    pub id: ConnId,
+    pub transport: Transport,
+    pub peer: SocketAddr,
+    pub listener: u32,
+    pub endpoint: u32,
+    pub kind: Kind,
+    pub state: State,
+    pub hs: Vec<u8>,
+    pub pending: Option<Box<PendingUpgrade>>,
+    pub reader: FrameReader,
+    pub compression: Option<Box<Compression>>,
+    pub out: Vec<u8>,
+    pub out_pos: usize,
+    /// Python has heard of this connection (Open or Upgrade): it gets a Close.
+    pub reported: bool,
+    pub close_reported: bool,
+    pub close_sent: bool,
+    /// Not read from until the output drains (echo backpressure) or Python answers.
+    pub paused: bool,
+    pub dirty: bool,
+    pub writable_armed: bool,
+    pub deadline: Option<Instant>,
+    pub last_seen: Instant,
+    pub last_ping: Instant,
+    pub opened_at: std::time::SystemTime,
+    pub stats: ConnStats,
+}
+
+/// What a connection needs from the server while it works.
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a ServerConfig,
+    pub endpoints: &'a [Endpoint],
+    pub routes: &'a std::collections::HashMap<String, u32>,
+    pub now: Instant,
+}
+
+impl Conn {
+    pub fn new(id: ConnId, transport: Transport, peer: SocketAddr, listener: u32, cfg: &ServerConfig, now: Instant) -> Self {
+        Self {
+            id,
+            transport,
+            peer,
+            listener,
+            endpoint: u32::MAX,
+            kind: Kind::Echo,
+            state: State::Http,
+            hs: Vec::new(),
+            pending: None,
+            reader: FrameReader::new(cfg.max_message, true),
+            compression: None,
+            out: Vec::new(),
+            out_pos: 0,
+            reported: false,
+            close_reported: false,
+            close_sent: false,
+            paused: false,
+            dirty: false,
+            writable_armed: false,
+            deadline: Some(now + cfg.handshake_timeout),
+            last_seen: now,
+            last_ping: now,
+            opened_at: std::time::SystemTime::now(),
+            stats: ConnStats::default(),
+        }
+    }
+
+    pub fn queued(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    pub fn is_websocket(&self) -> bool {
+        matches!(self.state, State::Open | State::Closing)
+    }
+
+    /// Bytes arrived.
+    pub fn on_data(&mut self, data: &mut [u8], ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
+        self.last_seen = ctx.now;
+        match self.state {
+            State::Http => self.on_http(data, ctx, sink),
+            State::Open | State::Closing => self.on_frames(data, ctx, sink),
+            State::AwaitUpgrade => self.hs.extend_from_slice(data),
+            State::AwaitResponse | State::Draining | State::Lingering | State::Dead => {}
+        }
+    }
+
+    /// The peer hung up.
+    pub fn on_eof(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
+        if self.state == State::Open || self.state == State::Closing {
+            self.report_close(1006, "", sink);
+        }
+        self.state = State::Dead;
+    }
+
+    fn on_http(&mut self, data: &[u8], ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
+        self.hs.extend_from_slice(data);
+        let req = match parse_request(&self.hs) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                if self.hs.len() > ctx.cfg.max_http_head {
+                    self.refuse(&HttpError::new(431, "request head too large"), ctx);
+                }
+                return;
+            }
+            Err(e) => return self.refuse(&e, ctx),
+        };
+        if req.wants_upgrade() {
+            return self.on_upgrade(req, ctx, sink);
+        }
+        if req.content_length > ctx.cfg.max_http_body {
+            return self.refuse(&HttpError::new(413, "request body too large"), ctx);
+        }
+        let end = req.head_len + req.content_length;
+        if self.hs.len() < end {
+            return;
+        }
+        self.state = State::AwaitResponse;
+        self.deadline = None;
+        let body = &self.hs[req.head_len..end];
+        sink(Event::Http { conn: self.id, listener: self.listener, peer: self.peer, req: &req, body });
+    }
+
+    fn on_upgrade(&mut self, req: Request, ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
+        let accept = match req.check_upgrade() {
+            Ok(a) => a,
+            Err(e) => return self.refuse(&e, ctx),
+        };
+        let Some(&ep_id) = ctx.routes.get(&req.path) else {
+            return self.refuse(&HttpError::new(404, format!("no WebSocket endpoint at {}", req.path)), ctx);
+        };
+        let ep = &ctx.endpoints[ep_id as usize];
+        let origins = ep.allowed_origins.as_ref().unwrap_or(&ctx.cfg.allowed_origins);
+        if !origins.is_empty() && !req.origin_allowed(origins) {
+            let origin = req.header("origin").unwrap_or("");
+            return self.refuse(&HttpError::new(403, format!("origin {origin:?} is not allowed")), ctx);
+        }
+        let subprotocol = req.select_subprotocol(&ep.subprotocols);
+        let deflate = if ctx.cfg.deflate.enabled {
+            let offers: Vec<&[u8]> = req.header_all("sec-websocket-extensions").map(str::as_bytes).collect();
+            match negotiate(&offers, &ctx.cfg.deflate) {
+                Ok(d) => d,
+                Err(msg) => return self.refuse(&HttpError::new(400, msg), ctx),
+            }
+        } else {
+            None
+        };
+        self.endpoint = ep_id;
+        self.kind = ep.kind;
+        self.hs.drain(..req.head_len);
+        let pending = PendingUpgrade { req, accept, subprotocol, deflate };
+        if ep.ask_upgrade {
+            self.state = State::AwaitUpgrade;
+            self.paused = true;
+            self.deadline = None;
+            self.reported = true;
+            let p = self.pending.insert(Box::new(pending));
+            sink(Event::Upgrade {
+                conn: self.id,
+                listener: self.listener,
+                endpoint: ep_id,
+                peer: self.peer,
+                req: &p.req,
+                subprotocol: p.subprotocol.as_deref(),
+            });
+        } else {
+            self.complete_upgrade(pending, &[], ctx, sink);
+        }
+    }
+
+    /// Send the 101 and start the WebSocket; bytes that came after the
+    /// request are read as frames.
+    pub fn complete_upgrade(
+        &mut self,
+        p: PendingUpgrade,
+        extra_headers: &[(String, String)],
+        ctx: &Ctx<'_>,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) {
+        let ext = p.deflate.as_ref().map(|(_, h)| h.as_str());
+        write_101(&mut self.out, &p.accept, p.subprotocol.as_deref(), ext, extra_headers);
+        self.dirty = true;
+        if let Some((params, _)) = p.deflate {
+            let d = &ctx.cfg.deflate;
+            self.compression = Some(Box::new(Compression {
+                deflater: Deflater::new(params.server_max_window_bits, params.server_no_context_takeover, d.level),
+                min_size: d.min_size,
+                buf: Vec::new(),
+            }));
+            self.reader
+                .set_inflater(Inflater::new(params.client_max_window_bits, params.client_no_context_takeover));
+        }
+        self.state = State::Open;
+        self.paused = false;
+        self.deadline = None;
+        self.last_ping = ctx.now;
+        if self.kind == Kind::Python && !self.reported {
+            self.reported = true;
+            sink(Event::Open {
+                conn: self.id,
+                listener: self.listener,
+                endpoint: self.endpoint,
+                peer: self.peer,
+                req: &p.req,
+                subprotocol: p.subprotocol.as_deref(),
+            });
+        }
+        let mut rest = std::mem::take(&mut self.hs);
+        if !rest.is_empty() {
+            self.on_frames(&mut rest, ctx, sink);
+        }
+    }
+
+    /// Answer an HTTP request (or refuse an upgrade) and hang up.
+    pub fn respond(&mut self, status: u16, headers: &[(String, String)], body: &[u8], ctx: &Ctx<'_>) {
+        write_response(&mut self.out, status, headers, body);
+        self.hs = Vec::new();
+        self.pending = None;
+        self.drain(ctx);
+    }
+
+    fn refuse(&mut self, e: &HttpError, ctx: &Ctx<'_>) {
+        write_error(&mut self.out, e);
+        self.hs = Vec::new();
+        self.drain(ctx);
+    }
+
+    fn drain(&mut self, ctx: &Ctx<'_>) {
+        self.state = State::Draining;
+        self.paused = false;
+        self.dirty = true;
+        self.deadline = Some(ctx.now + ctx.cfg.close_timeout);
+    }
+
+    fn on_frames(&mut self, data: &mut [u8], ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
+        let Conn { reader, out, compression, state, kind, id, stats, .. } = self;
+        let id = *id;
+        let open = *state == State::Open;
+        let mut close: Option<(Option<u16>, String)> = None;
+        let mut pong = false;
+        let before = out.len();
+        let res = reader.feed(data, &mut |m| match m {
+            Message::Text(t) => {
+                stats.msgs_in += 1;
+                if open {
+                    match kind {
+                        Kind::Echo => write_message(out, compression, OP_TEXT, t.as_bytes()),
+                        Kind::Python => sink(Event::Text { conn: id, data: t }),
+                    }
+                }
+            }
+            Message::Binary(b) => {
+                stats.msgs_in += 1;
+                if open {
+                    match kind {
+                        Kind::Echo => write_message(out, compression, OP_BINARY, b),
+                        Kind::Python => sink(Event::Binary { conn: id, data: b }),
+                    }
+                }
+            }
+            Message::Ping(p) => encode_frame(out, OP_PONG, p, false),
+            Message::Pong(_) => pong = true,
+            Message::Close(code, reason) => close = Some((code, reason.to_string())),
+        });
+        if out.len() != before {
+            self.dirty = true;
+        }
+        let _ = pong;
+        if let Err(e) = res {
+            return self.fail(e, ctx, sink);
+        }
+        if let Some((code, reason)) = close {
+            if !self.close_sent {
+                // Echo the peer's code (RFC 6455 5.5.1).
+                let mut payload = Vec::with_capacity(2 + reason.len());
+                close_payload(code.unwrap_or(NO_STATUS), &reason, &mut payload);
+                encode_frame(&mut self.out, OP_CLOSE, &payload, false);
+                self.close_sent = true;
+            }
+            self.report_close(code.unwrap_or(NO_STATUS), &reason, sink);
+            self.drain(ctx);
+        } else if self.kind == Kind::Echo && self.queued() > ctx.cfg.max_queue {
+            // The peer sends faster than it reads: stop reading until it drains.
+            self.paused = true;
+        }
+    }
+
+    /// Fail the connection: close frame with the error's code, then half-close.
+    pub fn fail(&mut self, e: CloseError, ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
+        log::debug!("connection {} failed: {}", self.id, e);
+        self.send_close(e.code, e.reason);
+        self.report_close(e.code, e.reason, sink);
+        self.drain(ctx);
+    }
+
+    /// Start the closing handshake (Python's close, shutdown, idle timeout).
+    pub fn close(&mut self, code: u16, reason: &str, ctx: &Ctx<'_>) {
+        match self.state {
+            State::Open => {
+                self.send_close(code, reason);
+                self.state = State::Closing;
+                self.deadline = Some(ctx.now + ctx.cfg.close_timeout);
+            }
+            State::Http | State::AwaitUpgrade | State::AwaitResponse => self.state = State::Dead,
+            _ => {}
+        }
+    }
+
+    fn send_close(&mut self, code: u16, reason: &str) {
+        if !self.close_sent {
+            let mut payload = Vec::with_capacity(2 + reason.len());
+            close_payload(code, reason, &mut payload);
+            encode_frame(&mut self.out, OP_CLOSE, &payload, false);
+            self.close_sent = true;
+            self.dirty = true;
+        }
+    }
+
+    pub fn report_close(&mut self, code: u16, reason: &str, sink: &mut dyn FnMut(Event<'_>)) {
+        if self.reported && !self.close_reported {
+            self.close_reported = true;
+            sink(Event::Close { conn: self.id, code, reason });
+        }
+    }
+
+    /// Queue a data message from the host. Errors when the connection is not
+    /// open; closes it with 1008 when its queue overflows.
+    pub fn send(&mut self, opcode: u8, data: &[u8], ctx: &Ctx<'_>) -> Result<(), super::SendError> {
+        if self.state != State::Open {
+            return Err(super::SendError::NotOpen);
+        }
+        let before = self.queued();
+        write_message(&mut self.out, &mut self.compression, opcode, data);
+        self.stats.msgs_out += 1;
+        self.dirty = true;
+        if before > 0 && self.queued() > ctx.cfg.max_queue {
+            self.close(crate::wire::close::POLICY, "slow consumer: outbound queue full", ctx);
+            return Err(super::SendError::Overflow);
+        }
+        Ok(())
+    }
+
+    pub fn ping(&mut self, ctx: &Ctx<'_>) {
+        encode_frame(&mut self.out, OP_PING, b"", false);
+        self.last_ping = ctx.now;
+        self.dirty = true;
+    }
+
+    /// Write what is queued. `Ok(true)`: all of it went out.
+    pub fn flush(&mut self, ctx: &Ctx<'_>) -> std::io::Result<bool> {
+        self.dirty = false;
+        while self.out_pos < self.out.len() {
+            match self.transport.write(&self.out[self.out_pos..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.out_pos += n;
+                    self.stats.bytes_out += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.out_pos == self.out.len() {
+            self.out_pos = 0;
+            if self.out.capacity() > KEEP_OUT {
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
+        }
+        let tls_done = self.transport.flush_tls()?;
+        let done = tls_done && self.out.is_empty();
+        if done && self.state == State::Draining {
+            self.transport.shutdown_write();
+            self.state = State::Lingering;
+            self.deadline = Some(ctx.now + ctx.cfg.close_timeout);
+        }
+        if done && self.paused && self.state == State::Open && self.pending.is_none() {
+            self.paused = false;
+        }
+        Ok(done)
+    }
+}
+
+/// Frame one data message into `out`, compressed when negotiated and worth it.
+#[inline]
+pub(crate) fn write_message(out: &mut Vec<u8>, compression: &mut Option<Box<Compression>>, opcode: u8, data: &[u8]) {
+    if let Some(c) = compression {
+        if data.len() >= c.min_size {
+            c.buf.clear();
+            if c.deflater.compress(data, &mut c.buf).is_ok() {
+                encode_frame(out, opcode, &c.buf, true);
+                if c.buf.capacity() > KEEP_OUT {
+                    c.buf = Vec::new();
+                }
+                return;
+            }
+        }
+    }
+    encode_frame(out, opcode, data, false);
+}

@@ -1,0 +1,71 @@
+//! What the server serves: endpoints by path, and the connection policy.
+
+use std::time::Duration;
+
+use crate::wire::deflate::DeflateConfig;
+
+/// Who handles an endpoint's messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Every data message is sent back as it came, in Rust.
+    Echo,
+    /// Messages, opens and closes are reported to Python.
+    Python,
+}
+
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub kind: Kind,
+    /// Subprotocols this endpoint speaks, in order of preference of the client.
+    pub subprotocols: Vec<String>,
+    /// Python decides on each upgrade (auth, custom response headers).
+    pub ask_upgrade: bool,
+    /// Overrides the server's origin patterns for this endpoint.
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+impl Endpoint {
+    pub fn new(kind: Kind) -> Self {
+        Self { kind, subprotocols: Vec::new(), ask_upgrade: false, allowed_origins: None }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Largest incoming message (after decompression); larger: 1009.
+    pub max_message: usize,
+    /// Outbound bytes a connection may have queued; past that it is closed
+    /// with 1008 (pushes) or no longer read from (echo) until it drains.
+    pub max_queue: usize,
+    pub deflate: DeflateConfig,
+    /// Origin patterns (`*`, `?`); a request without Origin always passes.
+    /// Empty: every origin passes.
+    pub allowed_origins: Vec<String>,
+    pub idle_timeout: Option<Duration>,
+    pub ping_interval: Option<Duration>,
+    /// Time to send a complete request head.
+    pub handshake_timeout: Duration,
+    /// Time for the peer to answer our close frame / to drain and hang up.
+    pub close_timeout: Duration,
+    /// Largest HTTP request body (for the JSON APIs).
+    pub max_http_body: usize,
+    /// Largest HTTP request head.
+    pub max_http_head: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_message: 16 * 1024 * 1024,
+            max_queue: 1024 * 1024,
+            deflate: DeflateConfig::default(),
+            allowed_origins: Vec::new(),
+            idle_timeout: None,
+            ping_interval: None,
+            handshake_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(3),
+            max_http_body: 1024 * 1024,
+            max_http_head: 16 * 1024,
+        }
+    }
+}

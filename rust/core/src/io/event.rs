@@ -1,0 +1,38 @@
+//! What the core reports to its host (Python) from `Server::poll`.
+
+use std::net::SocketAddr;
+
+use crate::wire::handshake::Request;
+
+/// Connection ids are unique for the life of a server (slot and generation).
+pub type ConnId = u64;
+
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A plain HTTP request: answer with `Server::respond`.
+    Http { conn: ConnId, listener: u32, peer: SocketAddr, req: &'a Request, body: &'a [u8] },
+    /// An upgrade for an endpoint with `ask_upgrade`: answer with
+    /// `Server::accept` or `Server::respond` (a refusal).
+    Upgrade {
+        conn: ConnId,
+        listener: u32,
+        endpoint: u32,
+        peer: SocketAddr,
+        req: &'a Request,
+        subprotocol: Option<&'a str>,
+    },
+    /// A WebSocket on a Python endpoint is open.
+    Open {
+        conn: ConnId,
+        listener: u32,
+        endpoint: u32,
+        peer: SocketAddr,
+        req: &'a Request,
+        subprotocol: Option<&'a str>,
+    },
+    Text { conn: ConnId, data: &'a str },
+    Binary { conn: ConnId, data: &'a [u8] },
+    /// The WebSocket is closed (1006 when it ended without a close frame).
+    /// Reported once for every connection that had an `Open` or `Upgrade`.
+    Close { conn: ConnId, code: u16, reason: &'a str },
+}

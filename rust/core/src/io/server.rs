@@ -1,0 +1,517 @@
+//! The server: listeners and connections behind one poller.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use super::conn::{Conn, Ctx, State};
+use super::endpoint::{Endpoint, ServerConfig};
+use super::event::{ConnId, Event};
+use super::listener::bind;
+use super::transport::Transport;
+use crate::wire::frame::{OP_BINARY, OP_TEXT};
+
+const WAKER: Token = Token(usize::MAX);
+const LISTENER_BASE: usize = 1 << 40;
+/// Bytes read from one connection per poll before others get a turn.
+const READ_BUDGET: usize = 256 * 1024;
+const SCRATCH: usize = 64 * 1024;
+
+struct ListenerEntry {
+    sock: Option<TcpListener>,
+    addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    reuse_port: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// No such connection, or it is not (or no longer) an open WebSocket.
+    NotOpen,
+    /// Its outbound queue overflowed: it is being closed with 1008.
+    Overflow,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ServerStats {
+    pub connections_accepted: u64,
+    pub connections_open: u64,
+    pub websockets_open: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub overflow_closes: u64,
+}
+
+/// Facts about one connection, for the admin API.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub id: ConnId,
+    pub peer: SocketAddr,
+    pub listener: u32,
+    pub endpoint: Option<u32>,
+    pub websocket: bool,
+    pub tls: bool,
+    pub opened_at: std::time::SystemTime,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub queued: usize,
+}
+
+pub struct Server {
+    poll: Poll,
+    events: Events,
+    waker: Waker,
+    cfg: ServerConfig,
+    endpoints: Vec<Endpoint>,
+    routes: HashMap<String, u32>,
+    listeners: Slab<ListenerEntry>,
+    conns: Slab<Conn>,
+    generation: u32,
+    ready: Vec<usize>,
+    dirty: Vec<usize>,
+    dead: Vec<usize>,
+    scratch: Vec<u8>,
+    tokens: Vec<(Token, bool, bool)>,
+    now: Instant,
+    stats: ServerStats,
+}
+
+fn slot_of(id: ConnId) -> usize {
+    (id & 0xffff_ffff) as usize
+}
+
+impl Server {
+    pub fn new(cfg: ServerConfig) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        Ok(Self {
+            poll,
+            events: Events::with_capacity(1024),
+            waker,
+            cfg,
+            endpoints: Vec::new(),
+            routes: HashMap::new(),
+            listeners: Slab::new(),
+            conns: Slab::new(),
+            generation: 0,
+            ready: Vec::new(),
+            dirty: Vec::new(),
+            dead: Vec::new(),
+            scratch: vec![0; SCRATCH],
+            tokens: Vec::new(),
+            now: Instant::now(),
+            stats: ServerStats::default(),
+        })
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.cfg
+    }
+
+    /// Serve `ep` at each of `paths`; returns the endpoint's id.
+    pub fn add_endpoint(&mut self, paths: &[String], ep: Endpoint) -> u32 {
+        let id = self.endpoints.len() as u32;
+        self.endpoints.push(ep);
+        for p in paths {
+            self.routes.insert(p.clone(), id);
+        }
+        id
+    }
+
+    /// Listen on `addr` (port 0 picks one); returns the listener id and the bound address.
+    pub fn listen(
+        &mut self,
+        addr: SocketAddr,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        reuse_port: bool,
+    ) -> io::Result<(u32, SocketAddr)> {
+        let mut sock = bind(addr, reuse_port, 1024)?;
+        let local = sock.local_addr()?;
+        let entry = self.listeners.vacant_entry();
+        let id = entry.key();
+        self.poll.registry().register(&mut sock, Token(LISTENER_BASE + id), Interest::READABLE)?;
+        entry.insert(ListenerEntry { sock: Some(sock), addr: local, tls, reuse_port });
+        Ok((id as u32, local))
+    }
+
+    /// Stop (close the socket) or restart a listener; connections stay.
+    pub fn set_listener_enabled(&mut self, id: u32, enabled: bool) -> io::Result<()> {
+        let l = self
+            .listeners
+            .get_mut(id as usize)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such listener"))?;
+        match (enabled, l.sock.is_some()) {
+            (false, true) => {
+                let mut s = l.sock.take().unwrap();
+                self.poll.registry().deregister(&mut s)?;
+            }
+            (true, false) => {
+                let mut s = bind(l.addr, l.reuse_port, 1024)?;
+                self.poll.registry().register(&mut s, Token(LISTENER_BASE + id as usize), Interest::READABLE)?;
+                l.sock = Some(s);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub fn listener_addrs(&self) -> Vec<(u32, SocketAddr, bool, bool)> {
+        self.listeners.iter().map(|(i, l)| (i as u32, l.addr, l.sock.is_some(), l.tls.is_some())).collect()
+    }
+
+    /// The poller's file descriptor: readable when `poll` has work.
+    pub fn fd(&self) -> RawFd {
+        self.poll.as_raw_fd()
+    }
+
+    /// Do everything that is ready, without blocking. Returns true when work
+    /// is left (call again soon).
+    pub fn poll(&mut self, sink: &mut dyn FnMut(Event<'_>)) -> io::Result<bool> {
+        self.now = Instant::now();
+        self.poll.poll(&mut self.events, Some(Duration::ZERO))?;
+        self.tokens.clear();
+        for e in self.events.iter() {
+            self.tokens.push((e.token(), e.is_readable() || e.is_read_closed() || e.is_error(), e.is_writable()));
+        }
+        for i in 0..self.tokens.len() {
+            let (token, readable, writable) = self.tokens[i];
+            if token == WAKER {
+                continue;
+            }
+            if token.0 >= LISTENER_BASE {
+                self.accept_from(token.0 - LISTENER_BASE);
+                continue;
+            }
+            if writable && self.conns.contains(token.0) {
+                self.flush_one(token.0);
+            }
+            if readable {
+                self.read(token.0, sink);
+            }
+        }
+        let ready = std::mem::take(&mut self.ready);
+        for slot in ready {
+            self.read(slot, sink);
+        }
+        self.reap(sink);
+        self.flush();
+        self.reap(sink);
+        Ok(!self.ready.is_empty())
+    }
+
+    fn accept_from(&mut self, lid: usize) {
+        loop {
+            let Some(l) = self.listeners.get(lid) else { return };
+            let Some(sock) = l.sock.as_ref() else { return };
+            let (stream, peer) = match sock.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and try again on the next event.
+                    log::warn!("accept failed on {}: {}", l.addr, e);
+                    return;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let transport = match &l.tls {
+                Some(cfg) => match Transport::tls(stream, cfg.clone()) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        log::warn!("TLS setup failed: {e}");
+                        continue;
+                    }
+                },
+                None => Transport::Plain(stream),
+            };
+            self.generation = self.generation.wrapping_add(1);
+            let entry = self.conns.vacant_entry();
+            let slot = entry.key();
+            let id = (self.generation as u64) << 32 | slot as u64;
+            let mut conn = Conn::new(id, transport, peer, lid as u32, &self.cfg, self.now);
+            if let Err(e) =
+                self.poll.registry().register(conn.transport.socket_mut(), Token(slot), Interest::READABLE)
+            {
+                log::warn!("register failed: {e}");
+                continue;
+            }
+            entry.insert(conn);
+            self.stats.connections_accepted += 1;
+            // Data often arrives with the connection: read it now.
+            self.ready.push(slot);
+        }
+    }
+
+    fn read(&mut self, slot: usize, sink: &mut dyn FnMut(Event<'_>)) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let Some(conn) = self.conns.get_mut(slot) else {
+            self.scratch = scratch;
+            return;
+        };
+        let mut budget = READ_BUDGET;
+        loop {
+            if conn.paused || conn.state == State::Dead {
+                break;
+            }
+            match conn.transport.read(&mut scratch) {
+                Ok(0) => {
+                    conn.on_eof(sink);
+                    break;
+                }
+                Ok(n) => {
+                    conn.stats.bytes_in += n as u64;
+                    conn.on_data(&mut scratch[..n], &ctx, sink);
+                    if n >= budget {
+                        self.ready.push(slot);
+                        break;
+                    }
+                    budget -= n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::debug!("read error on {}: {}", conn.id, e);
+                    conn.on_eof(sink);
+                    break;
+                }
+            }
+        }
+        self.scratch = scratch;
+        if conn.state == State::Dead {
+            self.dead.push(slot);
+        } else if conn.dirty || conn.transport.is_tls() {
+            // TLS may owe the peer handshake records even with nothing queued.
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Write every connection's queued bytes, one write each.
+    pub fn flush(&mut self) {
+        self.now = Instant::now();
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for &slot in &dirty {
+            self.flush_one(slot);
+        }
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+        if !self.dead.is_empty() || !self.ready.is_empty() {
+            let _ = self.waker.wake();
+        }
+    }
+
+    fn flush_one(&mut self, slot: usize) {
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let Some(conn) = self.conns.get_mut(slot) else { return };
+        if conn.state == State::Dead {
+            return;
+        }
+        let was_paused = conn.paused;
+        match conn.flush(&ctx) {
+            Ok(done) => {
+                let want_write = !done;
+                if want_write != conn.writable_armed {
+                    let interest = if want_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+                    let _ = self.poll.registry().reregister(conn.transport.socket_mut(), Token(slot), interest);
+                    conn.writable_armed = want_write;
+                }
+                if was_paused && !conn.paused {
+                    // Edge-triggered: read what arrived while paused.
+                    self.ready.push(slot);
+                }
+            }
+            Err(e) => {
+                log::debug!("write error on {}: {}", conn.id, e);
+                conn.state = State::Dead;
+                self.dead.push(slot);
+            }
+        }
+    }
+
+    fn reap(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
+        while let Some(slot) = self.dead.pop() {
+            if self.conns.get(slot).map(|c| c.state == State::Dead) != Some(true) {
+                continue;
+            }
+            let mut conn = self.conns.remove(slot);
+            conn.report_close(1006, "", sink);
+            let _ = self.poll.registry().deregister(conn.transport.socket_mut());
+        }
+    }
+
+    /// Queue a text (`binary == false`) or binary message to one connection.
+    pub fn send(&mut self, id: ConnId, binary: bool, data: &[u8]) -> Result<(), SendError> {
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
+            return Err(SendError::NotOpen);
+        };
+        let r = conn.send(if binary { OP_BINARY } else { OP_TEXT }, data, &ctx);
+        if conn.dirty {
+            self.dirty.push(slot_of(id));
+        }
+        if r == Err(SendError::Overflow) {
+            self.stats.overflow_closes += 1;
+        }
+        r
+    }
+
+    /// Start the closing handshake with `code`.
+    pub fn close(&mut self, id: ConnId, code: u16, reason: &str) -> bool {
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
+            return false;
+        };
+        conn.close(code, reason, &ctx);
+        if conn.state == State::Dead {
+            self.dead.push(slot_of(id));
+            let _ = self.waker.wake();
+        } else {
+            self.dirty.push(slot_of(id));
+        }
+        true
+    }
+
+    /// Accept an upgrade that was reported as `Event::Upgrade`.
+    pub fn accept(
+        &mut self,
+        id: ConnId,
+        extra_headers: &[(String, String)],
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> bool {
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
+            return false;
+        };
+        let Some(p) = conn.pending.take() else { return false };
+        if conn.state != State::AwaitUpgrade {
+            return false;
+        }
+        conn.complete_upgrade(*p, extra_headers, &ctx, sink);
+        let slot = slot_of(id);
+        self.dirty.push(slot);
+        self.ready.push(slot);
+        let _ = self.waker.wake();
+        true
+    }
+
+    /// Answer an HTTP request or refuse an upgrade; the connection then closes.
+    pub fn respond(&mut self, id: ConnId, status: u16, headers: &[(String, String)], body: &[u8]) -> bool {
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
+            return false;
+        };
+        if !matches!(conn.state, State::AwaitResponse | State::AwaitUpgrade) {
+            return false;
+        }
+        conn.respond(status, headers, body, &ctx);
+        self.dirty.push(slot_of(id));
+        true
+    }
+
+    /// Timers: deadlines, idle timeouts, pings. Call about once a second.
+    pub fn tick(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
+        self.now = Instant::now();
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        for (slot, conn) in self.conns.iter_mut() {
+            if conn.deadline.is_some_and(|d| ctx.now >= d) {
+                if conn.state == State::Closing {
+                    conn.report_close(1006, "", sink);
+                }
+                conn.state = State::Dead;
+                self.dead.push(slot);
+                continue;
+            }
+            if conn.state != State::Open {
+                continue;
+            }
+            if let Some(idle) = ctx.cfg.idle_timeout {
+                if ctx.now.duration_since(conn.last_seen) >= idle {
+                    conn.close(crate::wire::close::GOING_AWAY, "idle timeout", &ctx);
+                    self.dirty.push(slot);
+                    continue;
+                }
+            }
+            if let Some(every) = ctx.cfg.ping_interval {
+                if ctx.now.duration_since(conn.last_ping) >= every {
+                    conn.ping(&ctx);
+                    self.dirty.push(slot);
+                }
+            }
+        }
+        self.reap(sink);
+        self.flush();
+    }
+
+    /// Stop listening and close every connection (WebSockets with `code`).
+    pub fn shutdown(&mut self, code: u16, reason: &str) {
+        for (_, l) in self.listeners.iter_mut() {
+            if let Some(mut s) = l.sock.take() {
+                let _ = self.poll.registry().deregister(&mut s);
+            }
+        }
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        for (slot, conn) in self.conns.iter_mut() {
+            conn.close(code, reason, &ctx);
+            if conn.state == State::Dead {
+                self.dead.push(slot);
+            } else {
+                self.dirty.push(slot);
+            }
+        }
+        self.flush();
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        let mut s = self.stats;
+        s.connections_open = self.conns.len() as u64;
+        for (_, c) in self.conns.iter() {
+            s.websockets_open += c.is_websocket() as u64;
+            s.bytes_in += c.stats.bytes_in;
+            s.bytes_out += c.stats.bytes_out;
+            s.messages_in += c.stats.msgs_in;
+            s.messages_out += c.stats.msgs_out;
+        }
+        s
+    }
+
+    pub fn conn_info(&self, id: ConnId) -> Option<ConnInfo> {
+        let c = self.conns.get(slot_of(id)).filter(|c| c.id == id)?;
+        Some(ConnInfo {
+            id: c.id,
+            peer: c.peer,
+            listener: c.listener,
+            endpoint: (c.endpoint != u32::MAX).then_some(c.endpoint),
+            websocket: c.is_websocket(),
+            tls: c.transport.is_tls(),
+            opened_at: c.opened_at,
+            bytes_in: c.stats.bytes_in,
+            bytes_out: c.stats.bytes_out,
+            messages_in: c.stats.msgs_in,
+            messages_out: c.stats.msgs_out,
+            queued: c.queued(),
+        })
+    }
+
+    pub fn conn_ids(&self) -> Vec<ConnId> {
+        self.conns.iter().map(|(_, c)| c.id).collect()
+    }
+}

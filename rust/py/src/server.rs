@@ -1,0 +1,317 @@
+//! `_core.Server`: the core server for the asyncio side. Every call comes
+//! from the event loop's thread (the class is unsendable), so no locks.
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use scanbridge_core::io::{self, tls, Endpoint, Event, Kind, SendError, ServerConfig};
+use scanbridge_core::wire::deflate::DeflateConfig;
+use scanbridge_core::wire::handshake::Request;
+
+pub const EV_OPEN: u8 = 1;
+pub const EV_TEXT: u8 = 2;
+pub const EV_BINARY: u8 = 3;
+pub const EV_CLOSE: u8 = 4;
+pub const EV_HTTP: u8 = 5;
+pub const EV_UPGRADE: u8 = 6;
+
+#[pyclass(unsendable, module = "scanbridge._core")]
+pub struct Server {
+    inner: io::Server,
+}
+
+fn secs(s: f64) -> Option<Duration> {
+    (s > 0.0).then(|| Duration::from_secs_f64(s))
+}
+
+fn headers_list<'py>(py: Python<'py>, req: &Request) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+}
+
+/// Turn one core event into the tuple Python sees.
+fn event_tuple<'py>(py: Python<'py>, ev: Event<'_>) -> PyResult<Bound<'py, PyTuple>> {
+    Ok(match ev {
+        Event::Text { conn, data } => (EV_TEXT, conn, PyString::new(py, data)).into_pyobject(py)?,
+        Event::Binary { conn, data } => (EV_BINARY, conn, PyBytes::new(py, data)).into_pyobject(py)?,
+        Event::Close { conn, code, reason } => (EV_CLOSE, conn, code, reason).into_pyobject(py)?,
+        Event::Open { conn, listener, endpoint, peer, req, subprotocol }
+        | Event::Upgrade { conn, listener, endpoint, peer, req, subprotocol } => {
+            let kind = if matches!(ev, Event::Open { .. }) { EV_OPEN } else { EV_UPGRADE };
+            let items: Vec<PyObject> = vec![
+                kind.into_pyobject(py)?.into_any().unbind(),
+                conn.into_pyobject(py)?.into_any().unbind(),
+                endpoint.into_pyobject(py)?.into_any().unbind(),
+                listener.into_pyobject(py)?.into_any().unbind(),
+                PyString::new(py, &req.path).into_any().unbind(),
+                PyString::new(py, &req.query).into_any().unbind(),
+                headers_list(py, req)?.into_any().unbind(),
+                peer.ip().to_string().into_pyobject(py)?.into_any().unbind(),
+                peer.port().into_pyobject(py)?.into_any().unbind(),
+                subprotocol.into_pyobject(py)?.into_any().unbind(),
+            ];
+            PyTuple::new(py, items)?
+        }
+        Event::Http { conn, listener, peer, req, body } => {
+            let items: Vec<PyObject> = vec![
+                EV_HTTP.into_pyobject(py)?.into_any().unbind(),
+                conn.into_pyobject(py)?.into_any().unbind(),
+                listener.into_pyobject(py)?.into_any().unbind(),
+                PyString::new(py, &req.method).into_any().unbind(),
+                PyString::new(py, &req.path).into_any().unbind(),
+                PyString::new(py, &req.query).into_any().unbind(),
+                headers_list(py, req)?.into_any().unbind(),
+                PyBytes::new(py, body).into_any().unbind(),
+                peer.ip().to_string().into_pyobject(py)?.into_any().unbind(),
+                peer.port().into_pyobject(py)?.into_any().unbind(),
+            ];
+            PyTuple::new(py, items)?
+        }
+    })
+}
+
+/// A sink that appends each event to a Python list.
+fn collect<'py>(py: Python<'py>, list: &Bound<'py, PyList>) -> impl FnMut(Event<'_>) + 'py {
+    let list = list.clone();
+    move |ev| {
+        // Conversion fails only when memory does: drop the event, keep serving.
+        if let Ok(t) = event_tuple(py, ev) {
+            let _ = list.append(t);
+        }
+    }
+}
+
+#[pymethods]
+impl Server {
+    #[new]
+    #[pyo3(signature = (*, max_message_bytes=16*1024*1024, max_queue_bytes=1024*1024, compression=true,
+                        allowed_origins=Vec::new(), idle_timeout=0.0, ping_interval=0.0, close_timeout=3.0,
+                        handshake_timeout=10.0, max_http_body=1024*1024))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        max_message_bytes: usize,
+        max_queue_bytes: usize,
+        compression: bool,
+        allowed_origins: Vec<String>,
+        idle_timeout: f64,
+        ping_interval: f64,
+        close_timeout: f64,
+        handshake_timeout: f64,
+        max_http_body: usize,
+    ) -> PyResult<Self> {
+        let cfg = ServerConfig {
+            max_message: max_message_bytes,
+            max_queue: max_queue_bytes,
+            deflate: DeflateConfig { enabled: compression, ..DeflateConfig::default() },
+            allowed_origins,
+            idle_timeout: secs(idle_timeout),
+            ping_interval: secs(ping_interval),
+            close_timeout: secs(close_timeout).unwrap_or(Duration::from_secs(3)),
+            handshake_timeout: secs(handshake_timeout).unwrap_or(Duration::from_secs(10)),
+            max_http_body,
+            ..ServerConfig::default()
+        };
+        Ok(Self { inner: io::Server::new(cfg).map_err(|e| PyOSError::new_err(e.to_string()))? })
+    }
+
+    /// Serve an endpoint at `paths`; `kind` is "echo" or "python".
+    #[pyo3(signature = (paths, kind, *, subprotocols=Vec::new(), ask_upgrade=false, allowed_origins=None))]
+    fn add_endpoint(
+        &mut self,
+        paths: Vec<String>,
+        kind: &str,
+        subprotocols: Vec<String>,
+        ask_upgrade: bool,
+        allowed_origins: Option<Vec<String>>,
+    ) -> PyResult<u32> {
+        let kind = match kind {
+            "echo" => Kind::Echo,
+            "python" => Kind::Python,
+            other => return Err(PyValueError::new_err(format!("unknown endpoint kind {other:?}"))),
+        };
+        let ep = Endpoint { kind, subprotocols, ask_upgrade, allowed_origins };
+        Ok(self.inner.add_endpoint(&paths, ep))
+    }
+
+    /// Listen; returns (listener id, bound host, bound port).
+    #[pyo3(signature = (host, port, *, cert_pem=None, key_pem=None, reuse_port=false))]
+    fn listen(
+        &mut self,
+        host: &str,
+        port: u16,
+        cert_pem: Option<&[u8]>,
+        key_pem: Option<&[u8]>,
+        reuse_port: bool,
+    ) -> PyResult<(u32, String, u16)> {
+        let ip: IpAddr = match host {
+            "localhost" => IpAddr::from([127, 0, 0, 1]),
+            h => h
+                .trim_matches(|c| c == '[' || c == ']')
+                .parse()
+                .map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?,
+        };
+        let tls = match (cert_pem, key_pem) {
+            (Some(c), Some(k)) => Some(tls::server_config_from_pem(c, k).map_err(PyValueError::new_err)?),
+            (None, None) => None,
+            _ => return Err(PyValueError::new_err("cert_pem and key_pem go together")),
+        };
+        let (id, addr) = self
+            .inner
+            .listen(SocketAddr::new(ip, port), tls, reuse_port)
+            .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
+        Ok((id, addr.ip().to_string(), addr.port()))
+    }
+
+    fn set_listener_enabled(&mut self, listener: u32, enabled: bool) -> PyResult<()> {
+        self.inner.set_listener_enabled(listener, enabled).map_err(|e| PyOSError::new_err(e.to_string()))
+    }
+
+    /// [(listener id, host, port, enabled, tls)]
+    fn listeners(&self) -> Vec<(u32, String, u16, bool, bool)> {
+        self.inner
+            .listener_addrs()
+            .into_iter()
+            .map(|(i, a, en, tls)| (i, a.ip().to_string(), a.port(), en, tls))
+            .collect()
+    }
+
+    fn fileno(&self) -> i32 {
+        self.inner.fd()
+    }
+
+    /// Do all ready work; returns (events, more).
+    fn poll<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, bool)> {
+        let list = PyList::empty(py);
+        let mut sink = collect(py, &list);
+        let more = self.inner.poll(&mut sink).map_err(|e| PyOSError::new_err(e.to_string()))?;
+        Ok((list, more))
+    }
+
+    /// Write every connection's queued bytes.
+    fn flush(&mut self) {
+        self.inner.flush();
+    }
+
+    /// Queue a message: str as text, bytes-like as binary. False when the
+    /// connection is not open; raises BufferError when its queue overflowed
+    /// (the connection is being closed with 1008).
+    fn send(&mut self, conn: u64, data: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let r = if let Ok(s) = data.downcast::<PyString>() {
+            self.inner.send(conn, false, s.to_str()?.as_bytes())
+        } else {
+            let b: &[u8] = data.extract()?;
+            self.inner.send(conn, true, b)
+        };
+        match r {
+            Ok(()) => Ok(true),
+            Err(SendError::NotOpen) => Ok(false),
+            Err(SendError::Overflow) => Err(pyo3::exceptions::PyBufferError::new_err(
+                "outbound queue full (max_queue_bytes): connection closed with 1008",
+            )),
+        }
+    }
+
+    #[pyo3(signature = (conn, code=1000, reason=""))]
+    fn close(&mut self, conn: u64, code: u16, reason: &str) -> bool {
+        self.inner.close(conn, code, reason)
+    }
+
+    /// Accept an upgrade reported as an UPGRADE event; returns (accepted, events).
+    #[pyo3(signature = (conn, headers=Vec::new()))]
+    fn accept<'py>(&mut self, py: Python<'py>, conn: u64, headers: Vec<(String, String)>) -> (bool, Bound<'py, PyList>) {
+        let list = PyList::empty(py);
+        let mut sink = collect(py, &list);
+        let ok = self.inner.accept(conn, &headers, &mut sink);
+        (ok, list)
+    }
+
+    /// Answer an HTTP request (or refuse an upgrade); the connection then closes.
+    #[pyo3(signature = (conn, status, headers, body))]
+    fn respond(&mut self, conn: u64, status: u16, headers: Vec<(String, String)>, body: &[u8]) -> bool {
+        self.inner.respond(conn, status, &headers, body)
+    }
+
+    /// Timers (deadlines, idle, pings); returns events (closes).
+    fn tick<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyList> {
+        let list = PyList::empty(py);
+        let mut sink = collect(py, &list);
+        self.inner.tick(&mut sink);
+        list
+    }
+
+    #[pyo3(signature = (code=1001, reason="server shutting down"))]
+    fn shutdown(&mut self, code: u16, reason: &str) {
+        self.inner.shutdown(code, reason);
+    }
+
+    fn connection_count(&self) -> usize {
+        self.inner.connection_count()
+    }
+
+    fn connection_ids(&self) -> Vec<u64> {
+        self.inner.conn_ids()
+    }
+
+    /// Facts about one connection, or None.
+    fn connection_info<'py>(&self, py: Python<'py>, conn: u64) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
+        let Some(i) = self.inner.conn_info(conn) else { return Ok(None) };
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("id", i.id)?;
+        d.set_item("peer", i.peer.to_string())?;
+        d.set_item("listener", i.listener)?;
+        d.set_item("endpoint", i.endpoint)?;
+        d.set_item("websocket", i.websocket)?;
+        d.set_item("tls", i.tls)?;
+        let since = i.opened_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        d.set_item("opened_at", since)?;
+        d.set_item("bytes_in", i.bytes_in)?;
+        d.set_item("bytes_out", i.bytes_out)?;
+        d.set_item("messages_in", i.messages_in)?;
+        d.set_item("messages_out", i.messages_out)?;
+        d.set_item("queued", i.queued)?;
+        Ok(Some(d))
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let s = self.inner.stats();
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("connections_accepted", s.connections_accepted)?;
+        d.set_item("connections_open", s.connections_open)?;
+        d.set_item("websockets_open", s.websockets_open)?;
+        d.set_item("bytes_in", s.bytes_in)?;
+        d.set_item("bytes_out", s.bytes_out)?;
+        d.set_item("messages_in", s.messages_in)?;
+        d.set_item("messages_out", s.messages_out)?;
+        d.set_item("overflow_closes", s.overflow_closes)?;
+        Ok(d)
+    }
+}
+
+/// A self-signed certificate: (cert_pem, key_pem, sha256 fingerprint).
+#[pyfunction]
+fn self_signed_cert(names: Vec<String>) -> PyResult<(String, String, String)> {
+    let s = tls::self_signed(&names).map_err(PyValueError::new_err)?;
+    Ok((s.cert_pem, s.key_pem, s.sha256_fingerprint))
+}
+
+/// Read PEM files, checking they make a usable TLS config: (cert_pem, key_pem).
+#[pyfunction]
+fn load_pem_files(certfile: PathBuf, keyfile: PathBuf) -> PyResult<(Vec<u8>, Vec<u8>)> {
+    tls::server_config_from_pem_files(&certfile, &keyfile).map_err(PyValueError::new_err)?;
+    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| PyOSError::new_err(format!("{}: {e}", p.display())));
+    Ok((read(&certfile)?, read(&keyfile)?))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("EV_OPEN", EV_OPEN)?;
+    m.add("EV_TEXT", EV_TEXT)?;
+    m.add("EV_BINARY", EV_BINARY)?;
+    m.add("EV_CLOSE", EV_CLOSE)?;
+    m.add("EV_HTTP", EV_HTTP)?;
+    m.add("EV_UPGRADE", EV_UPGRADE)?;
+    m.add_function(wrap_pyfunction!(self_signed_cert, m)?)?;
+    m.add_function(wrap_pyfunction!(load_pem_files, m)?)?;
+    Ok(())
+}
