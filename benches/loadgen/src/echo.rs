@@ -28,6 +28,7 @@ pub struct Echo {
     bad_len: u64,
     sent_at: Vec<VecDeque<Instant>>,
     outstanding: u64,
+    per_conn: Vec<u64>,
     hist: Hist,
 }
 
@@ -115,10 +116,12 @@ impl Scenario for Echo {
                     self.outstanding -= 1;
                     if let Phase::Measure(_) = self.phase {
                         self.messages += 1;
+                        if id >= self.per_conn.len() { self.per_conn.resize(id + 1, 0); }
+                        self.per_conn[id] += 1;
                         self.hist.add(now - t);
                     }
                 }
-                if matches!(self.phase, Phase::Warmup(_) | Phase::Measure(_)) {
+                if matches!(self.phase, Phase::Connecting | Phase::Warmup(_) | Phase::Measure(_)) {
                     self.send_one(eng, id, now);
                 }
             }
@@ -170,6 +173,7 @@ pub fn run(args: &Args) -> Result<i32, String> {
         bad_len: 0,
         sent_at: Vec::new(),
         outstanding: 0,
+        per_conn: Vec::new(),
         hist: Hist::new(),
     };
     let hard = t0 + connect_timeout + warmup + duration + Duration::from_secs(2);
@@ -183,6 +187,11 @@ pub fn run(args: &Args) -> Result<i32, String> {
     let rate = if secs > 0.0 { sc.messages as f64 / secs } else { 0.0 };
     let cpu = if secs > 0.0 { 100.0 * (cpu_end - sc.cpu_start) / secs } else { 0.0 };
     let st = &eng.stats;
+    if std::env::var_os("LOADGEN_DEBUG").is_some() {
+        let mut pc = sc.per_conn.clone();
+        pc.sort();
+        eprintln!("debug: per-conn messages min {:?} median {:?} max {:?}; {:?}", pc.first(), pc.get(pc.len() / 2), pc.last(), st);
+    }
     let mut error = String::new();
     if sc.conn.open == 0 {
         error = format!("no connection could be opened ({})", st.last_error);
@@ -203,6 +212,9 @@ pub fn run(args: &Args) -> Result<i32, String> {
         .int("connect_errors", st.connect_errors + st.handshake_errors + sc.conn.timeouts)
         .opt_int("p50_us", sc.hist.pct(50.0))
         .opt_int("p99_us", sc.hist.pct(99.0))
+        .opt_int("p999_us", sc.hist.pct(99.9))
+        .opt_int("mean_us", sc.hist.mean())
+        .int("max_us", sc.hist.max_us)
         .float("client_cpu_pct", cpu, 1)
         .str("last_error", &st.last_error)
         .str("error", &error)

@@ -95,6 +95,11 @@ pub struct Stats {
     /// EOF before any close frame was exchanged
     pub early_eof: u64,
     pub last_error: String,
+    // syscall counters, for --debug
+    pub waits: u64,
+    pub ready: u64,
+    pub reads: u64,
+    pub writes: u64,
 }
 
 impl Stats {
@@ -294,6 +299,7 @@ impl Engine {
                 continue;
             }
             loop {
+                self.stats.writes += 1;
                 match sys::write(c.fd, &c.wbuf[c.woff..]) {
                     Io::Bytes(n) => {
                         c.woff += n;
@@ -351,6 +357,7 @@ impl Engine {
         let mut rbuf = std::mem::take(&mut self.rbuf);
         loop {
             let fd = self.conns[id].fd;
+            self.stats.reads += 1;
             match sys::read(fd, &mut rbuf) {
                 Io::Bytes(n) => {
                     self.on_data(id, &rbuf[..n]);
@@ -509,6 +516,8 @@ impl Engine {
                     return false;
                 }
             };
+            self.stats.waits += 1;
+            self.stats.ready += n as u64;
             for ev in &evbuf[..n] {
                 let (id, flags) = (ev.u64 as Id, ev.events);
                 self.on_ready(id, flags);

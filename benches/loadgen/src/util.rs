@@ -72,18 +72,22 @@ pub struct Hist {
     buckets: Vec<u32>,
     over: u64,
     n: u64,
+    pub max_us: u64,
+    sum_us: u64,
 }
 
 const HIST_MAX_US: usize = 100_000;
 
 impl Hist {
     pub fn new() -> Hist {
-        Hist { buckets: vec![0; HIST_MAX_US], over: 0, n: 0 }
+        Hist { buckets: vec![0; HIST_MAX_US], over: 0, n: 0, max_us: 0, sum_us: 0 }
     }
 
     #[inline]
     pub fn add(&mut self, d: Duration) {
         let us = d.as_micros() as usize;
+        self.max_us = self.max_us.max(us as u64);
+        self.sum_us += us as u64;
         if us < HIST_MAX_US {
             self.buckets[us] += 1;
         } else {
@@ -96,6 +100,12 @@ impl Hist {
         self.buckets.iter_mut().for_each(|b| *b = 0);
         self.over = 0;
         self.n = 0;
+        self.max_us = 0;
+        self.sum_us = 0;
+    }
+
+    pub fn mean(&self) -> Option<u64> {
+        if self.n == 0 { None } else { Some(self.sum_us / self.n) }
     }
 
     /// Percentile in microseconds (None if empty; HIST_MAX_US if beyond).

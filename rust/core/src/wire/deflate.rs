@@ -476,7 +476,10 @@ pub fn negotiate(
 /// compress with at most `n` bits (clamped to 8..=15).
 /// `client_no_context_takeover` promises to reset our compressor after
 /// every message. Pass the same two arguments to [`client_accept`].
-pub fn client_offer(client_max_window_bits: Option<u8>, client_no_context_takeover: bool) -> String {
+pub fn client_offer(
+    client_max_window_bits: Option<u8>,
+    client_no_context_takeover: bool,
+) -> String {
     let mut offer = String::from(EXTENSION_NAME);
     if client_no_context_takeover {
         offer.push_str("; client_no_context_takeover");
@@ -645,7 +648,7 @@ impl Deflater {
             let (in_before, len_before) = (stream.total_in(), out.len());
             let status = stream
                 .compress_vec(&input[consumed..], out, FlushCompress::Sync)
-                .map_err(|e| io::Error::new(io::ErrorKind::Other, e))?;
+                .map_err(io::Error::other)?;
             let used = (stream.total_in() - in_before) as usize;
             let produced = out.len() - len_before;
             consumed += used;
@@ -658,10 +661,7 @@ impl Deflater {
                 if consumed == input.len() {
                     break;
                 }
-                return Err(io::Error::new(
-                    io::ErrorKind::Other,
-                    "deflate made no progress",
-                ));
+                return Err(io::Error::other("deflate made no progress"));
             }
         }
         if out[start..].ends_with(&TAIL) {
@@ -929,7 +929,10 @@ mod tests {
         assert_eq!(p, params(true, false, 15, 15));
         assert_eq!(resp, "permessage-deflate; server_no_context_takeover");
         // With a value: declined.
-        assert_eq!(neg("permessage-deflate; server_no_context_takeover=1"), None);
+        assert_eq!(
+            neg("permessage-deflate; server_no_context_takeover=1"),
+            None
+        );
     }
 
     #[test]
@@ -946,7 +949,10 @@ mod tests {
     #[test]
     fn server_max_window_bits_param() {
         for bits in 9..=15u8 {
-            let (p, resp) = neg(&format!("permessage-deflate; server_max_window_bits={bits}")).unwrap();
+            let (p, resp) = neg(&format!(
+                "permessage-deflate; server_max_window_bits={bits}"
+            ))
+            .unwrap();
             assert_eq!(p, params(false, false, bits, 15));
             assert_eq!(
                 resp,
@@ -996,7 +1002,10 @@ mod tests {
         assert_eq!(resp, "permessage-deflate");
         // With a value: binding on the client, echoed; 8 is fine to inflate.
         for bits in 8..=15u8 {
-            let (p, resp) = neg(&format!("permessage-deflate; client_max_window_bits={bits}")).unwrap();
+            let (p, resp) = neg(&format!(
+                "permessage-deflate; client_max_window_bits={bits}"
+            ))
+            .unwrap();
             assert_eq!(p, params(false, false, 15, bits));
             assert_eq!(
                 resp,
@@ -1071,10 +1080,12 @@ mod tests {
         assert_eq!(p, params(true, false, 15, 15));
         assert_eq!(resp, "permessage-deflate; server_no_context_takeover");
         // An invalid offer followed by a plain one.
-        let (p, _) = neg("permessage-deflate; foo, permessage-deflate; client_max_window_bits=9").unwrap();
+        let (p, _) =
+            neg("permessage-deflate; foo, permessage-deflate; client_max_window_bits=9").unwrap();
         assert_eq!(p, params(false, false, 15, 9));
         // The first of two acceptable offers.
-        let (p, _) = neg("permessage-deflate; server_max_window_bits=10, permessage-deflate").unwrap();
+        let (p, _) =
+            neg("permessage-deflate; server_max_window_bits=10, permessage-deflate").unwrap();
         assert_eq!(p.server_max_window_bits, 10);
     }
 
@@ -1128,7 +1139,10 @@ mod tests {
             "permessage-dé",
         ] {
             let err = negotiate(&[v.as_bytes()], &cfg()).unwrap_err();
-            assert!(err.contains("malformed Sec-WebSocket-Extensions"), "{v}: {err}");
+            assert!(
+                err.contains("malformed Sec-WebSocket-Extensions"),
+                "{v}: {err}"
+            );
         }
         // A malformed second header fails even after an acceptable offer.
         assert!(negotiate(&[b"permessage-deflate", b"\"x"], &cfg()).is_err());
@@ -1180,7 +1194,11 @@ mod tests {
         );
         // The server may ask for client_no_context_takeover on its own.
         assert_eq!(
-            client_accept(b"permessage-deflate; client_no_context_takeover", None, false),
+            client_accept(
+                b"permessage-deflate; client_no_context_takeover",
+                None,
+                false
+            ),
             Ok(params(false, true, 15, 15))
         );
     }
@@ -1206,15 +1224,19 @@ mod tests {
 
     #[test]
     fn client_and_server_agree() {
-        for (bits, nct) in [(None, false), (Some(9), true), (Some(15), false), (Some(8), true)] {
+        for (bits, nct) in [
+            (None, false),
+            (Some(9), true),
+            (Some(15), false),
+            (Some(8), true),
+        ] {
             for server_bits in [9, 12, 15] {
                 let c = DeflateConfig {
                     server_max_window_bits: server_bits,
                     ..cfg()
                 };
                 let offer = client_offer(bits, nct);
-                let (server_view, response) =
-                    negotiate(&[offer.as_bytes()], &c).unwrap().unwrap();
+                let (server_view, response) = negotiate(&[offer.as_bytes()], &c).unwrap().unwrap();
                 let client_view = client_accept(response.as_bytes(), bits, nct).unwrap();
                 assert_eq!(server_view, client_view, "{offer} -> {response}");
             }
@@ -1244,7 +1266,10 @@ mod tests {
             b"Hello"
         );
         let frames: Vec<u8> = [&[0xf2, 0x48, 0xcd][..], &[0xc9, 0xc9, 0x07, 0x00]].concat();
-        assert_eq!(inflate_all(&mut Inflater::new(15, false), &frames), b"Hello");
+        assert_eq!(
+            inflate_all(&mut Inflater::new(15, false), &frames),
+            b"Hello"
+        );
 
         // 7.2.3.2: the second "Hello" refers to the first through the window.
         let mut inf = Inflater::new(15, false);
@@ -1277,9 +1302,7 @@ mod tests {
         assert_eq!(
             inflate_all(
                 &mut Inflater::new(15, false),
-                &[
-                    0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00
-                ]
+                &[0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00]
             ),
             b"Hello"
         );
@@ -1324,7 +1347,10 @@ mod tests {
     #[test]
     fn round_trip_with_and_without_context_takeover() {
         let messages: Vec<Vec<u8>> = (0..50)
-            .map(|i| format!("{{\"seq\":{i},\"scanner\":\"front-door\",\"code\":\"4006381333931\"}}").into_bytes())
+            .map(|i| {
+                format!("{{\"seq\":{i},\"scanner\":\"front-door\",\"code\":\"4006381333931\"}}")
+                    .into_bytes()
+            })
             .collect();
         for nct in [false, true] {
             for bits in 9..=15 {
@@ -1548,7 +1574,11 @@ mod tests {
         assert!(def.is_store_only());
         let mut inf = Inflater::new(8, false);
         assert_eq!(inf.window_bits(), 9);
-        for msg in [b"Hello Hello Hello Hello".to_vec(), vec![7u8; 100_000], vec![]] {
+        for msg in [
+            b"Hello Hello Hello Hello".to_vec(),
+            vec![7u8; 100_000],
+            vec![],
+        ] {
             let c = deflate(&mut def, &msg);
             assert!(only_stored_blocks(&c), "{:02x?}", &c[..c.len().min(16)]);
             assert_eq!(inflate_all(&mut inf, &c), msg);

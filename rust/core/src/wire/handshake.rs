@@ -7,7 +7,7 @@ use sha1::{Digest, Sha1};
 
 use crate::glob::glob_match;
 
-const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC11B45";
+const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// Most header lines a request may carry.
 pub const MAX_HEADERS: usize = 64;
 
