@@ -185,6 +185,12 @@ struct Param<'a> {
     value: Option<Cow<'a, [u8]>>,
 }
 
+/// What may appear (unescaped or after a backslash) in a quoted-string:
+/// HTAB, SP, visible ASCII and obs-text (RFC 7230 section 3.2.6).
+fn is_qdtext(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
+
 /// RFC 7230 `tchar`.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -244,14 +250,14 @@ impl<'a> Cursor<'a> {
                     let buf = unescaped.get_or_insert_with(|| self.s[start..self.pos].to_vec());
                     self.pos += 1;
                     match self.peek() {
-                        Some(b) if b == b'\t' || b >= 0x20 && b != 0x7f => {
+                        Some(b) if is_qdtext(b) => {
                             buf.push(b);
                             self.pos += 1;
                         }
                         _ => return Err(self.error("bad escape in quoted string")),
                     }
                 }
-                Some(b) if b == b'\t' || b >= 0x20 && b != 0x7f => {
+                Some(b) if is_qdtext(b) => {
                     if let Some(buf) = unescaped.as_mut() {
                         buf.push(b);
                     }
@@ -853,7 +859,7 @@ impl Inflater {
                 if pos == data.len() && produced < avail {
                     break;
                 }
-                if used == 0 && produced == 0 && produced < avail {
+                if used == 0 && produced == 0 {
                     return Err(InflateError::Corrupt(
                         "inflate made no progress".to_string(),
                     ));
