@@ -46,7 +46,7 @@ test-rust:
 	cargo test -p scanbridge-core --quiet
 
 test-python:
-	$(VENV)/bin/pytest -q -p no:cacheprovider tests
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests benches/test_micro.py --benchmark-disable
 
 lint: $(PY)
 	cargo fmt --all -- --check

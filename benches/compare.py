@@ -122,13 +122,27 @@ def rss_kb(pid: int) -> int:
     return total
 
 
-def system_busy_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies over all CPUs, from /proc/stat."""
+def cpu_stat() -> dict[str, tuple[int, int, int]]:
+    """{"cpu": ..., "cpu0": ..., ...} -> (busy, softirq, total) jiffies, from /proc/stat."""
+    out = {}
     with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    total = sum(v[:8])
-    return total - idle, total
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            name, *vals = line.split()
+            v = [int(x) for x in vals[:8]]
+            idle = v[3] + v[4]  # idle + iowait
+            total = sum(v)
+            out[name] = (total - idle, v[6], total)
+    return out
+
+
+def core_busy_pct(a: dict, b: dict, cpus: str | None) -> float | None:
+    """Busy % (incl. softirq) of one CPU given as a taskset list like "1"."""
+    if cpus is None or not cpus.isdigit() or f"cpu{cpus}" not in a:
+        return None
+    (b0, _, t0), (b1, _, t1) = a[f"cpu{cpus}"], b[f"cpu{cpus}"]
+    return round(100.0 * (b1 - b0) / max(1, t1 - t0), 1)
 
 
 # ---------------------------------------------------------------- servers
@@ -142,13 +156,17 @@ class Server:
         if cmd is None:
             raise RuntimeError(f"{name}: command not found (is it installed in .venv?)")
         if cpu is not None:
-            cmd = ["taskset", "-c", cpu] + cmd
+            cmd = ["taskset", "-c", cpu, *cmd]
         self.cmd = cmd
         self.logf = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                cmd, stdout=self.logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=ROOT, start_new_session=True,
+                cmd,
+                stdout=self.logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
+                start_new_session=True,
             )
         except OSError as e:
             self.logf.close()
@@ -165,17 +183,21 @@ class Server:
             if port_accepts(self.port):
                 return
             time.sleep(0.05)
-        raise RuntimeError(f"{self.name}: port {self.port} not accepting after {timeout:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"{self.name}: port {self.port} not accepting after {timeout:.0f} s:\n{self.log_tail()}"
+        )
 
     def log_tail(self, n: int = 15) -> str:
         try:
-            self.logf.flush()
+            if not self.logf.closed:
+                self.logf.flush()
             lines = self.log_path.read_text(errors="replace").splitlines()[-n:]
         except OSError:
             return ""
         return "\n".join("    | " + line for line in lines)
 
     def stop(self) -> None:
+        """SIGTERM to the server's process group, SIGKILL 5 s later. Idempotent."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)
@@ -199,7 +221,9 @@ class Server:
 def ensure_loadgen(rebuild: bool) -> Path:
     if LOADGEN.exists() and not rebuild:
         return LOADGEN
-    log("building the load client: cargo build --release --manifest-path benches/loadgen/Cargo.toml")
+    log(
+        "building the load client: cargo build --release --manifest-path benches/loadgen/Cargo.toml"
+    )
     r = subprocess.run(
         ["cargo", "build", "--release", "--manifest-path", str(LOADGEN_DIR / "Cargo.toml")],
         timeout=900,
@@ -222,14 +246,14 @@ def loadgen_args(a: argparse.Namespace, port: int) -> list[str]:
 
 
 def run_one(a: argparse.Namespace, loadgen: Path, server: Server) -> dict:
-    cmd = [str(loadgen)] + loadgen_args(a, server.port)
+    cmd = [str(loadgen), *loadgen_args(a, server.port)]
     if a.client_cpu is not None:
-        cmd = ["taskset", "-c", a.client_cpu] + cmd
+        cmd = ["taskset", "-c", a.client_cpu, *cmd]
     spid = server.proc.pid
     marks: dict[str, tuple] = {}
 
     def sample() -> tuple:
-        return time.monotonic(), cpu_ticks(spid), system_busy_ticks()
+        return time.monotonic(), cpu_ticks(spid), cpu_stat()
 
     outf = open(server.log_path.with_suffix(".loadgen.json"), "w+")
     proc = subprocess.Popen(cmd, stdout=outf, stderr=subprocess.PIPE, text=True)
@@ -274,16 +298,25 @@ def run_one(a: argparse.Namespace, loadgen: Path, server: Server) -> dict:
     if stderr_lines:
         res["loadgen_stderr"] = "\n".join(stderr_lines[-10:])
     if "start" in marks and "end" in marks:
-        (t0, c0, (b0, tot0)), (t1, c1, (b1, tot1)) = marks["start"], marks["end"]
+        (t0, c0, st0), (t1, c1, st1) = marks["start"], marks["end"]
         dt = t1 - t0
         if dt > 0:
             res["server_cpu_pct"] = round(100.0 * (c1 - c0) / CLK_TCK / dt, 1)
-            # Busy time of the whole machine in CPU %, out of 100 * ncpu.
+            # Whole machine, in % of one CPU (out of 100 * ncpu). Loopback
+            # TCP work runs as softirq; without CONFIG_IRQ_TIME_ACCOUNTING
+            # (the usual case) it is also charged to the task it
+            # interrupted, so it is part of server/client CPU, not "other".
+            (b0, si0, tot0), (b1, si1, tot1) = st0["cpu"], st1["cpu"]
             ncpu = os.cpu_count() or 1
-            busy = 100.0 * ncpu * (b1 - b0) / max(1, tot1 - tot0)
-            res["machine_busy_pct"] = round(busy, 1)
-            other = busy - res["server_cpu_pct"] - res.get("client_cpu_pct", 0.0)
+
+            def frac(x: int, ncpu: int = ncpu, total: int = tot1 - tot0) -> float:
+                return 100.0 * ncpu * x / max(1, total)
+
+            res["softirq_pct"] = round(frac(si1 - si0), 1)
+            other = frac(b1 - b0) - res["server_cpu_pct"] - res.get("client_cpu_pct", 0.0)
             res["other_cpu_pct"] = round(max(0.0, other), 1)
+            res["server_core_busy_pct"] = core_busy_pct(st0, st1, a.server_cpu)
+            res["client_core_busy_pct"] = core_busy_pct(st0, st1, a.client_cpu)
         res["server_rss_kb"] = marks.get("rss_kb")
     return res
 
@@ -309,6 +342,12 @@ def summarize(a: argparse.Namespace, results: list[dict], servers: list[str]) ->
             "server_cpu_pct": median([r["server_cpu_pct"] for r in rs if "server_cpu_pct" in r]),
             "client_cpu_pct": median([r["client_cpu_pct"] for r in rs if "client_cpu_pct" in r]),
             "other_cpu_pct": median([r["other_cpu_pct"] for r in rs if "other_cpu_pct" in r]),
+            "server_core_busy_pct": median(
+                [r["server_core_busy_pct"] for r in rs if r.get("server_core_busy_pct") is not None]
+            ),
+            "client_core_busy_pct": median(
+                [r["client_core_busy_pct"] for r in rs if r.get("client_core_busy_pct") is not None]
+            ),
             "server_rss_kb": median([r["server_rss_kb"] for r in rs if r.get("server_rss_kb")]),
             "errors": sum(r.get("errors", 0) for r in rs),
         }
@@ -342,9 +381,14 @@ def fmt(v, nd: int = 0) -> str:
 def describe(a: argparse.Namespace) -> str:
     if a.scenario == "E2":
         kind = "text" if a.text else "binary"
-        return (f"E2 closed-loop echo: {a.conns} conns, {a.size} B {kind}, {a.inflight} in flight, "
-                f"{a.duration:g} s (+{a.warmup:g} s warmup)")
-    return f"H1 handshake rate: {a.concurrency} concurrent connect+upgrade+close, {a.duration:g} s (+{a.warmup:g} s warmup)"
+        return (
+            f"E2 closed-loop echo: {a.conns} conns, {a.size} B {kind}, {a.inflight} in flight, "
+            f"{a.duration:g} s (+{a.warmup:g} s warmup)"
+        )
+    return (
+        f"H1 handshake rate: {a.concurrency} concurrent connect+upgrade+close, "
+        f"{a.duration:g} s (+{a.warmup:g} s warmup)"
+    )
 
 
 def machine() -> str:
@@ -357,19 +401,48 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return f"{platform.node()}, {os.cpu_count()} CPUs ({model}), Linux {platform.release()}, Python {platform.python_version()}"
+    return (
+        f"{platform.node()}, {os.cpu_count()} CPUs ({model}), Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
 
 
 def table(a: argparse.Namespace, summary: dict, servers: list[str], markdown: bool) -> str:
     unit = SCENARIOS[a.scenario][2]
-    head = ["server", "runs", f"median {unit}", "min", "max", "server CPU %", "client CPU %", "other CPU %", "server RSS MB", "errors"]
+    head = [
+        "server",
+        "runs",
+        f"median {unit}",
+        "min",
+        "max",
+        "server CPU %",
+        "client CPU %",
+        "server core busy %",
+        "client core busy %",
+        "other CPU %",
+        "server RSS MB",
+        "errors",
+    ]
     rows = []
     for s in servers:
         x = summary["servers"][s]
         rss = x["server_rss_kb"] / 1024 if x["server_rss_kb"] else None
-        rows.append([s, str(x["runs"]), fmt(x["median"]), fmt(x["min"]), fmt(x["max"]),
-                     fmt(x["server_cpu_pct"]), fmt(x["client_cpu_pct"]), fmt(x["other_cpu_pct"]),
-                     fmt(rss, 1), str(x["errors"])])
+        rows.append(
+            [
+                s,
+                str(x["runs"]),
+                fmt(x["median"]),
+                fmt(x["min"]),
+                fmt(x["max"]),
+                fmt(x["server_cpu_pct"]),
+                fmt(x["client_cpu_pct"]),
+                fmt(x["server_core_busy_pct"]),
+                fmt(x["client_core_busy_pct"]),
+                fmt(x["other_cpu_pct"]),
+                fmt(rss, 1),
+                str(x["errors"]),
+            ]
+        )
     ratio_lines = []
     for name, r in summary["ratios"].items():
         pr = ", ".join(f"{v:.2f}" for v in r["per_run"])
@@ -379,8 +452,10 @@ def table(a: argparse.Namespace, summary: dict, servers: list[str], markdown: bo
     if markdown:
         out.append(f"### {a.scenario}: {describe(a)}")
         out.append("")
-        out.append(f"{datetime.date.today().isoformat()}, {machine()}; {a.runs} interleaved runs, "
-                   f"server on CPU {a.server_cpu}, load client on CPU {a.client_cpu}.")
+        out.append(
+            f"{datetime.date.today().isoformat()}, {machine()}; {a.runs} interleaved runs, "
+            f"server on CPU {a.server_cpu}, load client on CPU {a.client_cpu}."
+        )
         out.append("")
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|")
@@ -395,7 +470,13 @@ def table(a: argparse.Namespace, summary: dict, servers: list[str], markdown: bo
     else:
         out.append(describe(a))
         widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
-        line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+        def line(cells: list[str]) -> str:
+            return "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+
         out.append(line(head))
         out.append("  ".join("-" * w for w in widths))
         out.extend(line(r) for r in rows)
@@ -406,28 +487,76 @@ def table(a: argparse.Namespace, summary: dict, servers: list[str], markdown: bo
     return "\n".join(out)
 
 
+def report_run(run: int, name: str, res: dict, key: str, unit: str, srv: Server) -> None:
+    if not res["ok"]:
+        why = res.get("error") or res.get("last_error") or ""
+        log(
+            f"run {run} {name:<10} FAILED: {why} (loadgen rc {res.get('loadgen_rc')}) "
+            f"{res.get('loadgen_stderr', '')}\n{srv.log_tail()}"
+        )
+        return
+
+    def g(k: str) -> object:
+        return res.get(k, "?")
+
+    log(
+        f"run {run} {name:<10} {res[key]:>12,.0f} {unit}  "
+        f"server CPU {g('server_cpu_pct')} % (core {g('server_core_busy_pct')} %)  "
+        f"client CPU {g('client_cpu_pct')} % (core {g('client_core_busy_pct')} %)  "
+        f"softirq {g('softirq_pct')} %  other {g('other_cpu_pct')} %  errors {g('errors')}"
+    )
+    if (res.get("client_core_busy_pct") or 0) > 95:
+        log(
+            f"  warning: the load client's core was {res['client_core_busy_pct']} % busy: "
+            "this result may be capped by the client, not the server"
+        )
+    if res.get("other_cpu_pct", 0) > 15:
+        log(
+            f"  warning: other processes used {res['other_cpu_pct']} % CPU during this run: "
+            "numbers are noisy"
+        )
+
+
 # ---------------------------------------------------------------- main
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="E2")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--duration", type=float, default=5.0, help="measured seconds per run (default 5)")
-    ap.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds before (default 1)")
-    ap.add_argument("--servers", default=",".join(SERVERS), help="comma-separated, in run order (default %(default)s)")
+    ap.add_argument(
+        "--duration", type=float, default=5.0, help="measured seconds per run (default 5)"
+    )
+    ap.add_argument(
+        "--warmup", type=float, default=1.0, help="unmeasured seconds before (default 1)"
+    )
+    ap.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma-separated, in run order (default %(default)s)",
+    )
     ap.add_argument("--conns", type=int, default=100, help="E2 connections (default 100)")
     ap.add_argument("--size", type=int, default=256, help="E2 message size in bytes (default 256)")
-    ap.add_argument("--inflight", type=int, default=1, help="E2 messages in flight per connection (default 1)")
+    ap.add_argument(
+        "--inflight", type=int, default=1, help="E2 messages in flight per connection (default 1)"
+    )
     ap.add_argument("--text", action="store_true", help="E2 text messages (default binary)")
-    ap.add_argument("--concurrency", type=int, default=100, help="H1 concurrent handshakes (default 100)")
+    ap.add_argument(
+        "--concurrency", type=int, default=100, help="H1 concurrent handshakes (default 100)"
+    )
     ap.add_argument("--path", default="/echo", help="URL path (default /echo)")
     ap.add_argument("--server-cpu", default="0", help="taskset CPU list for the server (default 0)")
-    ap.add_argument("--client-cpu", default="1", help="taskset CPU list for the load client (default 1)")
+    ap.add_argument(
+        "--client-cpu", default="1", help="taskset CPU list for the load client (default 1)"
+    )
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
     ap.add_argument("--rebuild", action="store_true", help="cargo build the load client first")
     ap.add_argument("--json", metavar="FILE", help="write all raw results and the summary as JSON")
-    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown (for BENCHMARKS.md)")
+    ap.add_argument(
+        "--markdown", action="store_true", help="print the table as Markdown (for BENCHMARKS.md)"
+    )
     a = ap.parse_args(argv)
     if a.no_pin:
         a.server_cpu = a.client_cpu = None
@@ -443,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     logdir = RESULTS / f"{stamp}-{a.scenario}"
     logdir.mkdir(parents=True, exist_ok=True)
-    key = SCENARIOS[a.scenario][1]
+    key, unit = SCENARIOS[a.scenario][1], SCENARIOS[a.scenario][2]
     skipped: dict[str, str] = {}
     results: list[dict] = []
     log(f"{describe(a)}; {a.runs} runs of {', '.join(servers)}; logs in {logdir.relative_to(ROOT)}")
@@ -461,34 +590,23 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 srv.wait_ready()
                 res = run_one(a, loadgen, srv)
+                if srv.proc.poll() is not None:
+                    log(f"  {name}: server exited during the run (code {srv.proc.returncode})")
+                    res["server_exit"] = srv.proc.returncode
             except RuntimeError as e:
                 skipped[name] = str(e)
                 log(f"SKIP {name}: {e}")
-                srv.stop()
                 continue
-            if srv.proc.poll() is not None:
-                log(f"  {name}: server exited during the run (code {srv.proc.returncode})")
-                res["server_exit"] = srv.proc.returncode
-            srv.stop()
+            finally:
+                srv.stop()  # also on Ctrl-C
             res.update(run=run, server=name, port=port)
             res["ok"] = bool(res.get(key)) and res.get("loadgen_rc") == 0
             results.append(res)
-            if res["ok"]:
-                log(f"run {run} {name:<10} {res[key]:>12,.0f} {SCENARIOS[a.scenario][2]}  "
-                    f"server CPU {res.get('server_cpu_pct', '?')} %  client CPU {res.get('client_cpu_pct', '?')} %  "
-                    f"other {res.get('other_cpu_pct', '?')} %  errors {res.get('errors', '?')}")
-                if res.get("client_cpu_pct", 0) > 90:
-                    log(f"  warning: the load client used {res['client_cpu_pct']} % of its CPU: "
-                        "this result may be capped by the client, not the server")
-                if res.get("other_cpu_pct", 0) > 15:
-                    log(f"  warning: other processes used {res['other_cpu_pct']} % CPU during this run: numbers are noisy")
-            else:
-                log(f"run {run} {name:<10} FAILED: {res.get('error') or res.get('last_error') or ''} "
-                    f"(loadgen rc {res.get('loadgen_rc')}) {res.get('loadgen_stderr', '')}\n{srv.log_tail()}")
+            report_run(run, name, res, key, unit, srv)
 
     shown = [s for s in servers if s not in skipped or any(r["server"] == s for r in results)]
     summary = summarize(a, results, shown)
-    print(table(a, summary, shown, a.markdown))
+    print(table(a, summary, shown, a.markdown), flush=True)
     for s, why in skipped.items():
         print(f"\nskipped {s}: {why.splitlines()[0]}", file=sys.stderr)
     if a.json:

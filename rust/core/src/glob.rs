@@ -35,7 +35,10 @@ mod tests {
     fn patterns() {
         assert!(glob_match("http://localhost:*", "http://localhost:3000"));
         assert!(glob_match("http://localhost:*", "HTTP://LOCALHOST:1"));
-        assert!(!glob_match("http://localhost:*", "http://localhost.evil.com"));
+        assert!(!glob_match(
+            "http://localhost:*",
+            "http://localhost.evil.com"
+        ));
         assert!(glob_match("http://localhost:*", "http://localhost:"));
         assert!(glob_match("null", "null"));
         assert!(glob_match("127.0.0.?", "127.0.0.1"));

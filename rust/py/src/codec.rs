@@ -38,7 +38,11 @@ fn encode_frame<'py>(
 /// the close code a server would send for a bad stream.
 #[pyfunction]
 #[pyo3(signature = (data, masked=true, max_message_bytes=16 * 1024 * 1024))]
-fn parse_frames(data: &[u8], masked: bool, max_message_bytes: usize) -> PyResult<Vec<(&'static str, Vec<u8>)>> {
+fn parse_frames(
+    data: &[u8],
+    masked: bool,
+    max_message_bytes: usize,
+) -> PyResult<Vec<(&'static str, Vec<u8>)>> {
     let mut r = reader::FrameReader::new(max_message_bytes, masked);
     let mut buf = data.to_vec();
     let mut out = Vec::new();
@@ -65,7 +69,8 @@ fn count_messages(data: &[u8]) -> PyResult<usize> {
     let mut r = reader::FrameReader::new(usize::MAX >> 1, true);
     let mut buf = data.to_vec();
     let mut n = 0usize;
-    r.feed(&mut buf, &mut |_| n += 1).map_err(|e| PyValueError::new_err((e.code, e.reason)))?;
+    r.feed(&mut buf, &mut |_| n += 1)
+        .map_err(|e| PyValueError::new_err((e.code, e.reason)))?;
     Ok(n)
 }
 

@@ -28,18 +28,41 @@ fn secs(s: f64) -> Option<Duration> {
 }
 
 fn headers_list<'py>(py: Python<'py>, req: &Request) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(py, req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+    PyList::new(
+        py,
+        req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+    )
 }
 
 /// Turn one core event into the tuple Python sees.
 fn event_tuple<'py>(py: Python<'py>, ev: Event<'_>) -> PyResult<Bound<'py, PyTuple>> {
     Ok(match ev {
         Event::Text { conn, data } => (EV_TEXT, conn, PyString::new(py, data)).into_pyobject(py)?,
-        Event::Binary { conn, data } => (EV_BINARY, conn, PyBytes::new(py, data)).into_pyobject(py)?,
+        Event::Binary { conn, data } => {
+            (EV_BINARY, conn, PyBytes::new(py, data)).into_pyobject(py)?
+        }
         Event::Close { conn, code, reason } => (EV_CLOSE, conn, code, reason).into_pyobject(py)?,
-        Event::Open { conn, listener, endpoint, peer, req, subprotocol }
-        | Event::Upgrade { conn, listener, endpoint, peer, req, subprotocol } => {
-            let kind = if matches!(ev, Event::Open { .. }) { EV_OPEN } else { EV_UPGRADE };
+        Event::Open {
+            conn,
+            listener,
+            endpoint,
+            peer,
+            req,
+            subprotocol,
+        }
+        | Event::Upgrade {
+            conn,
+            listener,
+            endpoint,
+            peer,
+            req,
+            subprotocol,
+        } => {
+            let kind = if matches!(ev, Event::Open { .. }) {
+                EV_OPEN
+            } else {
+                EV_UPGRADE
+            };
             let items: Vec<PyObject> = vec![
                 kind.into_pyobject(py)?.into_any().unbind(),
                 conn.into_pyobject(py)?.into_any().unbind(),
@@ -54,7 +77,13 @@ fn event_tuple<'py>(py: Python<'py>, ev: Event<'_>) -> PyResult<Bound<'py, PyTup
             ];
             PyTuple::new(py, items)?
         }
-        Event::Http { conn, listener, peer, req, body } => {
+        Event::Http {
+            conn,
+            listener,
+            peer,
+            req,
+            body,
+        } => {
             let items: Vec<PyObject> = vec![
                 EV_HTTP.into_pyobject(py)?.into_any().unbind(),
                 conn.into_pyobject(py)?.into_any().unbind(),
@@ -104,7 +133,10 @@ impl Server {
         let cfg = ServerConfig {
             max_message: max_message_bytes,
             max_queue: max_queue_bytes,
-            deflate: DeflateConfig { enabled: compression, ..DeflateConfig::default() },
+            deflate: DeflateConfig {
+                enabled: compression,
+                ..DeflateConfig::default()
+            },
             allowed_origins,
             idle_timeout: secs(idle_timeout),
             ping_interval: secs(ping_interval),
@@ -113,7 +145,9 @@ impl Server {
             max_http_body,
             ..ServerConfig::default()
         };
-        Ok(Self { inner: io::Server::new(cfg).map_err(|e| PyOSError::new_err(e.to_string()))? })
+        Ok(Self {
+            inner: io::Server::new(cfg).map_err(|e| PyOSError::new_err(e.to_string()))?,
+        })
     }
 
     /// Serve an endpoint at `paths`; `kind` is "echo" or "python".
@@ -129,9 +163,18 @@ impl Server {
         let kind = match kind {
             "echo" => Kind::Echo,
             "python" => Kind::Python,
-            other => return Err(PyValueError::new_err(format!("unknown endpoint kind {other:?}"))),
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "unknown endpoint kind {other:?}"
+                )))
+            }
         };
-        let ep = Endpoint { kind, subprotocols, ask_upgrade, allowed_origins };
+        let ep = Endpoint {
+            kind,
+            subprotocols,
+            ask_upgrade,
+            allowed_origins,
+        };
         Ok(self.inner.add_endpoint(&paths, ep))
     }
 
@@ -150,10 +193,14 @@ impl Server {
             h => h
                 .trim_matches(|c| c == '[' || c == ']')
                 .parse()
-                .map_err(|_| PyValueError::new_err(format!("host {host:?} is not an IP address")))?,
+                .map_err(|_| {
+                    PyValueError::new_err(format!("host {host:?} is not an IP address"))
+                })?,
         };
         let tls = match (cert_pem, key_pem) {
-            (Some(c), Some(k)) => Some(tls::server_config_from_pem(c, k).map_err(PyValueError::new_err)?),
+            (Some(c), Some(k)) => {
+                Some(tls::server_config_from_pem(c, k).map_err(PyValueError::new_err)?)
+            }
             (None, None) => None,
             _ => return Err(PyValueError::new_err("cert_pem and key_pem go together")),
         };
@@ -165,7 +212,9 @@ impl Server {
     }
 
     fn set_listener_enabled(&mut self, listener: u32, enabled: bool) -> PyResult<()> {
-        self.inner.set_listener_enabled(listener, enabled).map_err(|e| PyOSError::new_err(e.to_string()))
+        self.inner
+            .set_listener_enabled(listener, enabled)
+            .map_err(|e| PyOSError::new_err(e.to_string()))
     }
 
     /// [(listener id, host, port, enabled, tls)]
@@ -185,7 +234,10 @@ impl Server {
     fn poll<'py>(&mut self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, bool)> {
         let list = PyList::empty(py);
         let mut sink = collect(py, &list);
-        let more = self.inner.poll(&mut sink).map_err(|e| PyOSError::new_err(e.to_string()))?;
+        let more = self
+            .inner
+            .poll(&mut sink)
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
         Ok((list, more))
     }
 
@@ -220,7 +272,12 @@ impl Server {
 
     /// Accept an upgrade reported as an UPGRADE event; returns (accepted, events).
     #[pyo3(signature = (conn, headers=Vec::new()))]
-    fn accept<'py>(&mut self, py: Python<'py>, conn: u64, headers: Vec<(String, String)>) -> (bool, Bound<'py, PyList>) {
+    fn accept<'py>(
+        &mut self,
+        py: Python<'py>,
+        conn: u64,
+        headers: Vec<(String, String)>,
+    ) -> (bool, Bound<'py, PyList>) {
         let list = PyList::empty(py);
         let mut sink = collect(py, &list);
         let ok = self.inner.accept(conn, &headers, &mut sink);
@@ -229,7 +286,13 @@ impl Server {
 
     /// Answer an HTTP request (or refuse an upgrade); the connection then closes.
     #[pyo3(signature = (conn, status, headers, body))]
-    fn respond(&mut self, conn: u64, status: u16, headers: Vec<(String, String)>, body: &[u8]) -> bool {
+    fn respond(
+        &mut self,
+        conn: u64,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: &[u8],
+    ) -> bool {
         self.inner.respond(conn, status, &headers, body)
     }
 
@@ -255,8 +318,14 @@ impl Server {
     }
 
     /// Facts about one connection, or None.
-    fn connection_info<'py>(&self, py: Python<'py>, conn: u64) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
-        let Some(i) = self.inner.conn_info(conn) else { return Ok(None) };
+    fn connection_info<'py>(
+        &self,
+        py: Python<'py>,
+        conn: u64,
+    ) -> PyResult<Option<Bound<'py, pyo3::types::PyDict>>> {
+        let Some(i) = self.inner.conn_info(conn) else {
+            return Ok(None);
+        };
         let d = pyo3::types::PyDict::new(py);
         d.set_item("id", i.id)?;
         d.set_item("peer", i.peer.to_string())?;
@@ -264,7 +333,11 @@ impl Server {
         d.set_item("endpoint", i.endpoint)?;
         d.set_item("websocket", i.websocket)?;
         d.set_item("tls", i.tls)?;
-        let since = i.opened_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let since = i
+            .opened_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
         d.set_item("opened_at", since)?;
         d.set_item("bytes_in", i.bytes_in)?;
         d.set_item("bytes_out", i.bytes_out)?;
@@ -300,7 +373,9 @@ fn self_signed_cert(names: Vec<String>) -> PyResult<(String, String, String)> {
 #[pyfunction]
 fn load_pem_files(certfile: PathBuf, keyfile: PathBuf) -> PyResult<(Vec<u8>, Vec<u8>)> {
     tls::server_config_from_pem_files(&certfile, &keyfile).map_err(PyValueError::new_err)?;
-    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| PyOSError::new_err(format!("{}: {e}", p.display())));
+    let read = |p: &PathBuf| {
+        std::fs::read(p).map_err(|e| PyOSError::new_err(format!("{}: {e}", p.display())))
+    };
     Ok((read(&certfile)?, read(&keyfile)?))
 }
 

@@ -10,7 +10,9 @@ use super::transport::Transport;
 use crate::wire::close::{close_payload, CloseError, NO_STATUS};
 use crate::wire::deflate::{negotiate, DeflateParams, Deflater, Inflater};
 use crate::wire::frame::{encode_frame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
-use crate::wire::handshake::{parse_request, write_101, write_error, write_response, HttpError, Request};
+use crate::wire::handshake::{
+    parse_request, write_101, write_error, write_response, HttpError, Request,
+};
 use crate::wire::reader::{FrameReader, Message};
 
 /// Output buffers larger than this are freed once written.
@@ -94,7 +96,14 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Conn {
-    pub fn new(id: ConnId, transport: Transport, peer: SocketAddr, listener: u32, cfg: &ServerConfig, now: Instant) -> Self {
+    pub fn new(
+        id: ConnId,
+        transport: Transport,
+        peer: SocketAddr,
+        listener: u32,
+        cfg: &ServerConfig,
+        now: Instant,
+    ) -> Self {
         Self {
             id,
             transport,
@@ -175,7 +184,13 @@ impl Conn {
         self.state = State::AwaitResponse;
         self.deadline = None;
         let body = &self.hs[req.head_len..end];
-        sink(Event::Http { conn: self.id, listener: self.listener, peer: self.peer, req: &req, body });
+        sink(Event::Http {
+            conn: self.id,
+            listener: self.listener,
+            peer: self.peer,
+            req: &req,
+            body,
+        });
     }
 
     fn on_upgrade(&mut self, req: Request, ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
@@ -184,17 +199,29 @@ impl Conn {
             Err(e) => return self.refuse(&e, ctx),
         };
         let Some(&ep_id) = ctx.routes.get(&req.path) else {
-            return self.refuse(&HttpError::new(404, format!("no WebSocket endpoint at {}", req.path)), ctx);
+            return self.refuse(
+                &HttpError::new(404, format!("no WebSocket endpoint at {}", req.path)),
+                ctx,
+            );
         };
         let ep = &ctx.endpoints[ep_id as usize];
-        let origins = ep.allowed_origins.as_ref().unwrap_or(&ctx.cfg.allowed_origins);
+        let origins = ep
+            .allowed_origins
+            .as_ref()
+            .unwrap_or(&ctx.cfg.allowed_origins);
         if !origins.is_empty() && !req.origin_allowed(origins) {
             let origin = req.header("origin").unwrap_or("");
-            return self.refuse(&HttpError::new(403, format!("origin {origin:?} is not allowed")), ctx);
+            return self.refuse(
+                &HttpError::new(403, format!("origin {origin:?} is not allowed")),
+                ctx,
+            );
         }
         let subprotocol = req.select_subprotocol(&ep.subprotocols);
         let deflate = if ctx.cfg.deflate.enabled {
-            let offers: Vec<&[u8]> = req.header_all("sec-websocket-extensions").map(str::as_bytes).collect();
+            let offers: Vec<&[u8]> = req
+                .header_all("sec-websocket-extensions")
+                .map(str::as_bytes)
+                .collect();
             match negotiate(&offers, &ctx.cfg.deflate) {
                 Ok(d) => d,
                 Err(msg) => return self.refuse(&HttpError::new(400, msg), ctx),
@@ -205,7 +232,12 @@ impl Conn {
         self.endpoint = ep_id;
         self.kind = ep.kind;
         self.hs.drain(..req.head_len);
-        let pending = PendingUpgrade { req, accept, subprotocol, deflate };
+        let pending = PendingUpgrade {
+            req,
+            accept,
+            subprotocol,
+            deflate,
+        };
         if ep.ask_upgrade {
             self.state = State::AwaitUpgrade;
             self.paused = true;
@@ -235,17 +267,29 @@ impl Conn {
         sink: &mut dyn FnMut(Event<'_>),
     ) {
         let ext = p.deflate.as_ref().map(|(_, h)| h.as_str());
-        write_101(&mut self.out, &p.accept, p.subprotocol.as_deref(), ext, extra_headers);
+        write_101(
+            &mut self.out,
+            &p.accept,
+            p.subprotocol.as_deref(),
+            ext,
+            extra_headers,
+        );
         self.dirty = true;
         if let Some((params, _)) = p.deflate {
             let d = &ctx.cfg.deflate;
             self.compression = Some(Box::new(Compression {
-                deflater: Deflater::new(params.server_max_window_bits, params.server_no_context_takeover, d.level),
+                deflater: Deflater::new(
+                    params.server_max_window_bits,
+                    params.server_no_context_takeover,
+                    d.level,
+                ),
                 min_size: d.min_size,
                 buf: Vec::new(),
             }));
-            self.reader
-                .set_inflater(Inflater::new(params.client_max_window_bits, params.client_no_context_takeover));
+            self.reader.set_inflater(Inflater::new(
+                params.client_max_window_bits,
+                params.client_no_context_takeover,
+            ));
         }
         self.state = State::Open;
         self.paused = false;
@@ -269,7 +313,13 @@ impl Conn {
     }
 
     /// Answer an HTTP request (or refuse an upgrade) and hang up.
-    pub fn respond(&mut self, status: u16, headers: &[(String, String)], body: &[u8], ctx: &Ctx<'_>) {
+    pub fn respond(
+        &mut self,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+        ctx: &Ctx<'_>,
+    ) {
         write_response(&mut self.out, status, headers, body);
         self.hs = Vec::new();
         self.pending = None;
@@ -290,7 +340,16 @@ impl Conn {
     }
 
     fn on_frames(&mut self, data: &mut [u8], ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
-        let Conn { reader, out, compression, state, kind, id, stats, .. } = self;
+        let Conn {
+            reader,
+            out,
+            compression,
+            state,
+            kind,
+            id,
+            stats,
+            ..
+        } = self;
         let id = *id;
         let open = *state == State::Open;
         let mut close: Option<(Option<u16>, String)> = None;
@@ -376,7 +435,11 @@ impl Conn {
     pub fn report_close(&mut self, code: u16, reason: &str, sink: &mut dyn FnMut(Event<'_>)) {
         if self.reported && !self.close_reported {
             self.close_reported = true;
-            sink(Event::Close { conn: self.id, code, reason });
+            sink(Event::Close {
+                conn: self.id,
+                code,
+                reason,
+            });
         }
     }
 
@@ -391,7 +454,11 @@ impl Conn {
         self.stats.msgs_out += 1;
         self.dirty = true;
         if before > 0 && self.queued() > ctx.cfg.max_queue {
-            self.close(crate::wire::close::POLICY, "slow consumer: outbound queue full", ctx);
+            self.close(
+                crate::wire::close::POLICY,
+                "slow consumer: outbound queue full",
+                ctx,
+            );
             return Err(super::SendError::Overflow);
         }
         Ok(())
@@ -442,7 +509,12 @@ impl Conn {
 
 /// Frame one data message into `out`, compressed when negotiated and worth it.
 #[inline]
-pub(crate) fn write_message(out: &mut Vec<u8>, compression: &mut Option<Box<Compression>>, opcode: u8, data: &[u8]) {
+pub(crate) fn write_message(
+    out: &mut Vec<u8>,
+    compression: &mut Option<Box<Compression>>,
+    opcode: u8,
+    data: &[u8],
+) {
     if let Some(c) = compression {
         if data.len() >= c.min_size {
             c.buf.clear();

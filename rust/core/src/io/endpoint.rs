@@ -26,7 +26,12 @@ pub struct Endpoint {
 
 impl Endpoint {
     pub fn new(kind: Kind) -> Self {
-        Self { kind, subprotocols: Vec::new(), ask_upgrade: false, allowed_origins: None }
+        Self {
+            kind,
+            subprotocols: Vec::new(),
+            ask_upgrade: false,
+            allowed_origins: None,
+        }
     }
 }
 

@@ -10,7 +10,13 @@ pub type ConnId = u64;
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A plain HTTP request: answer with `Server::respond`.
-    Http { conn: ConnId, listener: u32, peer: SocketAddr, req: &'a Request, body: &'a [u8] },
+    Http {
+        conn: ConnId,
+        listener: u32,
+        peer: SocketAddr,
+        req: &'a Request,
+        body: &'a [u8],
+    },
     /// An upgrade for an endpoint with `ask_upgrade`: answer with
     /// `Server::accept` or `Server::respond` (a refusal).
     Upgrade {
@@ -30,9 +36,19 @@ pub enum Event<'a> {
         req: &'a Request,
         subprotocol: Option<&'a str>,
     },
-    Text { conn: ConnId, data: &'a str },
-    Binary { conn: ConnId, data: &'a [u8] },
+    Text {
+        conn: ConnId,
+        data: &'a str,
+    },
+    Binary {
+        conn: ConnId,
+        data: &'a [u8],
+    },
     /// The WebSocket is closed (1006 when it ended without a close frame).
     /// Reported once for every connection that had an `Open` or `Upgrade`.
-    Close { conn: ConnId, code: u16, reason: &'a str },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: &'a str,
+    },
 }

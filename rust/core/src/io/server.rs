@@ -140,8 +140,15 @@ impl Server {
         let local = sock.local_addr()?;
         let entry = self.listeners.vacant_entry();
         let id = entry.key();
-        self.poll.registry().register(&mut sock, Token(LISTENER_BASE + id), Interest::READABLE)?;
-        entry.insert(ListenerEntry { sock: Some(sock), addr: local, tls, reuse_port });
+        self.poll
+            .registry()
+            .register(&mut sock, Token(LISTENER_BASE + id), Interest::READABLE)?;
+        entry.insert(ListenerEntry {
+            sock: Some(sock),
+            addr: local,
+            tls,
+            reuse_port,
+        });
         Ok((id as u32, local))
     }
 
@@ -158,7 +165,11 @@ impl Server {
             }
             (true, false) => {
                 let mut s = bind(l.addr, l.reuse_port, 1024)?;
-                self.poll.registry().register(&mut s, Token(LISTENER_BASE + id as usize), Interest::READABLE)?;
+                self.poll.registry().register(
+                    &mut s,
+                    Token(LISTENER_BASE + id as usize),
+                    Interest::READABLE,
+                )?;
                 l.sock = Some(s);
             }
             _ => {}
@@ -167,7 +178,10 @@ impl Server {
     }
 
     pub fn listener_addrs(&self) -> Vec<(u32, SocketAddr, bool, bool)> {
-        self.listeners.iter().map(|(i, l)| (i as u32, l.addr, l.sock.is_some(), l.tls.is_some())).collect()
+        self.listeners
+            .iter()
+            .map(|(i, l)| (i as u32, l.addr, l.sock.is_some(), l.tls.is_some()))
+            .collect()
     }
 
     /// The poller's file descriptor: readable when `poll` has work.
@@ -182,7 +196,11 @@ impl Server {
         self.poll.poll(&mut self.events, Some(Duration::ZERO))?;
         self.tokens.clear();
         for e in self.events.iter() {
-            self.tokens.push((e.token(), e.is_readable() || e.is_read_closed() || e.is_error(), e.is_writable()));
+            self.tokens.push((
+                e.token(),
+                e.is_readable() || e.is_read_closed() || e.is_error(),
+                e.is_writable(),
+            ));
         }
         for i in 0..self.tokens.len() {
             let (token, readable, writable) = self.tokens[i];
@@ -212,7 +230,9 @@ impl Server {
 
     fn accept_from(&mut self, lid: usize) {
         loop {
-            let Some(l) = self.listeners.get(lid) else { return };
+            let Some(l) = self.listeners.get(lid) else {
+                return;
+            };
             let Some(sock) = l.sock.as_ref() else { return };
             let (stream, peer) = match sock.accept() {
                 Ok(s) => s,
@@ -240,9 +260,11 @@ impl Server {
             let slot = entry.key();
             let id = (self.generation as u64) << 32 | slot as u64;
             let mut conn = Conn::new(id, transport, peer, lid as u32, &self.cfg, self.now);
-            if let Err(e) =
-                self.poll.registry().register(conn.transport.socket_mut(), Token(slot), Interest::READABLE)
-            {
+            if let Err(e) = self.poll.registry().register(
+                conn.transport.socket_mut(),
+                Token(slot),
+                Interest::READABLE,
+            ) {
                 log::warn!("register failed: {e}");
                 continue;
             }
@@ -255,7 +277,12 @@ impl Server {
 
     fn read(&mut self, slot: usize, sink: &mut dyn FnMut(Event<'_>)) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         let Some(conn) = self.conns.get_mut(slot) else {
             self.scratch = scratch;
             return;
@@ -316,8 +343,15 @@ impl Server {
     }
 
     fn flush_one(&mut self, slot: usize) {
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
-        let Some(conn) = self.conns.get_mut(slot) else { return };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         if conn.state == State::Dead {
             return;
         }
@@ -326,8 +360,16 @@ impl Server {
             Ok(done) => {
                 let want_write = !done;
                 if want_write != conn.writable_armed {
-                    let interest = if want_write { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
-                    let _ = self.poll.registry().reregister(conn.transport.socket_mut(), Token(slot), interest);
+                    let interest = if want_write {
+                        Interest::READABLE | Interest::WRITABLE
+                    } else {
+                        Interest::READABLE
+                    };
+                    let _ = self.poll.registry().reregister(
+                        conn.transport.socket_mut(),
+                        Token(slot),
+                        interest,
+                    );
                     conn.writable_armed = want_write;
                 }
                 if was_paused && !conn.paused {
@@ -356,7 +398,12 @@ impl Server {
 
     /// Queue a text (`binary == false`) or binary message to one connection.
     pub fn send(&mut self, id: ConnId, binary: bool, data: &[u8]) -> Result<(), SendError> {
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return Err(SendError::NotOpen);
         };
@@ -372,7 +419,12 @@ impl Server {
 
     /// Start the closing handshake with `code`.
     pub fn close(&mut self, id: ConnId, code: u16, reason: &str) -> bool {
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return false;
         };
@@ -393,11 +445,18 @@ impl Server {
         extra_headers: &[(String, String)],
         sink: &mut dyn FnMut(Event<'_>),
     ) -> bool {
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return false;
         };
-        let Some(p) = conn.pending.take() else { return false };
+        let Some(p) = conn.pending.take() else {
+            return false;
+        };
         if conn.state != State::AwaitUpgrade {
             return false;
         }
@@ -410,8 +469,19 @@ impl Server {
     }
 
     /// Answer an HTTP request or refuse an upgrade; the connection then closes.
-    pub fn respond(&mut self, id: ConnId, status: u16, headers: &[(String, String)], body: &[u8]) -> bool {
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+    pub fn respond(
+        &mut self,
+        id: ConnId,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> bool {
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return false;
         };
@@ -426,7 +496,12 @@ impl Server {
     /// Timers: deadlines, idle timeouts, pings. Call about once a second.
     pub fn tick(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
         self.now = Instant::now();
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         for (slot, conn) in self.conns.iter_mut() {
             if conn.deadline.is_some_and(|d| ctx.now >= d) {
                 if conn.state == State::Closing {
@@ -464,7 +539,12 @@ impl Server {
                 let _ = self.poll.registry().deregister(&mut s);
             }
         }
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         for (slot, conn) in self.conns.iter_mut() {
             conn.close(code, reason, &ctx);
             if conn.state == State::Dead {

@@ -75,10 +75,14 @@ mod tests {
 
     #[test]
     fn codes() {
-        for c in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] {
+        for c in [
+            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+        ] {
             assert!(is_valid_wire_code(c), "{c}");
         }
-        for c in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+        for c in [
+            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+        ] {
             assert!(!is_valid_wire_code(c), "{c}");
         }
     }
@@ -88,8 +92,14 @@ mod tests {
         assert_eq!(parse_close_payload(b""), Ok((None, "")));
         assert!(parse_close_payload(b"\x03").is_err());
         assert_eq!(parse_close_payload(b"\x03\xe8bye"), Ok((Some(1000), "bye")));
-        assert_eq!(parse_close_payload(b"\x03\xed").unwrap_err().code, PROTOCOL_ERROR);
-        assert_eq!(parse_close_payload(b"\x03\xe8\xff").unwrap_err().code, INVALID_DATA);
+        assert_eq!(
+            parse_close_payload(b"\x03\xed").unwrap_err().code,
+            PROTOCOL_ERROR
+        );
+        assert_eq!(
+            parse_close_payload(b"\x03\xe8\xff").unwrap_err().code,
+            INVALID_DATA
+        );
         let mut out = Vec::new();
         close_payload(1001, &"é".repeat(100), &mut out);
         assert!(out.len() <= 125);

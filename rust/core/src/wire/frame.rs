@@ -97,7 +97,14 @@ pub fn parse_header(buf: &[u8]) -> Result<Option<(FrameHeader, usize)>, CloseErr
 
 /// Append a frame header. `mask` is for client frames.
 #[inline]
-pub fn encode_header(out: &mut Vec<u8>, fin: bool, rsv1: bool, opcode: u8, len: usize, mask: Option<[u8; 4]>) {
+pub fn encode_header(
+    out: &mut Vec<u8>,
+    fin: bool,
+    rsv1: bool,
+    opcode: u8,
+    len: usize,
+    mask: Option<[u8; 4]>,
+) {
     let b0 = (fin as u8) << 7 | (rsv1 as u8) << 6 | (opcode & 0x0f);
     let mbit = if mask.is_some() { 0x80 } else { 0 };
     if len < 126 {
@@ -136,7 +143,13 @@ pub fn encode_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], rsv1: bool) {
 }
 
 /// Append a whole masked (client) frame.
-pub fn encode_masked_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8], rsv1: bool, key: [u8; 4]) {
+pub fn encode_masked_frame(
+    out: &mut Vec<u8>,
+    opcode: u8,
+    payload: &[u8],
+    rsv1: bool,
+    key: [u8; 4],
+) {
     out.reserve(header_len(payload.len(), true) + payload.len());
     encode_header(out, true, rsv1, opcode, payload.len(), Some(key));
     let start = out.len();
@@ -185,6 +198,9 @@ mod tests {
         assert_eq!(out, [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
         let mut out = Vec::new();
         encode_masked_frame(&mut out, OP_TEXT, b"Hello", false, [0x37, 0xfa, 0x21, 0x3d]);
-        assert_eq!(out, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
+        assert_eq!(
+            out,
+            [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+        );
     }
 }

@@ -34,19 +34,29 @@ pub struct HttpError {
 
 impl HttpError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Self { status, message: message.into(), headers: Vec::new() }
+        Self {
+            status,
+            message: message.into(),
+            headers: Vec::new(),
+        }
     }
 }
 
 impl Request {
     /// The first value of a header.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every value of a header (a header may be repeated).
     pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers.iter().filter(move |(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// True when a comma-separated header contains `token` (case-insensitive).
@@ -70,8 +80,12 @@ impl Request {
             return Err(HttpError::new(400, "missing 'Connection: Upgrade'"));
         }
         if self.header("sec-websocket-version").map(str::trim) != Some("13") {
-            let mut e = HttpError::new(426, "unsupported Sec-WebSocket-Version: only 13 is supported");
-            e.headers.push(("Sec-WebSocket-Version".into(), "13".into()));
+            let mut e = HttpError::new(
+                426,
+                "unsupported Sec-WebSocket-Version: only 13 is supported",
+            );
+            e.headers
+                .push(("Sec-WebSocket-Version".into(), "13".into()));
             return Err(e);
         }
         let key = self
@@ -80,7 +94,10 @@ impl Request {
             .ok_or_else(|| HttpError::new(400, "missing Sec-WebSocket-Key"))?;
         match B64.decode(key) {
             Ok(k) if k.len() == 16 => Ok(accept_key(key)),
-            _ => Err(HttpError::new(400, "Sec-WebSocket-Key is not 16 bytes of base64")),
+            _ => Err(HttpError::new(
+                400,
+                "Sec-WebSocket-Key is not 16 bytes of base64",
+            )),
         }
     }
 
@@ -112,7 +129,9 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
     let head_len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::new(431, "too many headers")),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HttpError::new(431, "too many headers"))
+        }
         Err(e) => return Err(HttpError::new(400, format!("malformed request: {e}"))),
     };
     if req.version != Some(1) {
@@ -140,7 +159,10 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
                 .parse()
                 .map_err(|_| HttpError::new(400, "bad Content-Length"))?;
         } else if name == "transfer-encoding" {
-            return Err(HttpError::new(411, "chunked request bodies are not supported: send Content-Length"));
+            return Err(HttpError::new(
+                411,
+                "chunked request bodies are not supported: send Content-Length",
+            ));
         }
         out.headers.push((name, value));
     }
@@ -255,7 +277,10 @@ Origin: http://localhost:3000\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-
 
     #[test]
     fn rfc_accept_key() {
-        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]
@@ -269,7 +294,10 @@ Origin: http://localhost:3000\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-
         assert_eq!(r.head_len, REQ.len());
         assert!(r.wants_upgrade());
         assert_eq!(r.check_upgrade().unwrap(), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-        assert_eq!(r.select_subprotocol(&["superchat".into()]).as_deref(), Some("superchat"));
+        assert_eq!(
+            r.select_subprotocol(&["superchat".into()]).as_deref(),
+            Some("superchat")
+        );
         assert_eq!(r.select_subprotocol(&["x".into()]), None);
         assert!(r.origin_allowed(&["http://localhost:*".into()]));
         assert!(!r.origin_allowed(&["https://example.com".into()]));
@@ -278,21 +306,54 @@ Origin: http://localhost:3000\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-
     #[test]
     fn refuses_bad_upgrades() {
         let bad_version = String::from_utf8_lossy(REQ).replace("Version: 13", "Version: 8");
-        let e = parse_request(bad_version.as_bytes()).unwrap().unwrap().check_upgrade().unwrap_err();
+        let e = parse_request(bad_version.as_bytes())
+            .unwrap()
+            .unwrap()
+            .check_upgrade()
+            .unwrap_err();
         assert_eq!(e.status, 426);
-        assert_eq!(e.headers, vec![("Sec-WebSocket-Version".into(), "13".into())]);
-        let no_key = String::from_utf8_lossy(REQ).replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
-        assert_eq!(parse_request(no_key.as_bytes()).unwrap().unwrap().check_upgrade().unwrap_err().status, 400);
+        assert_eq!(
+            e.headers,
+            vec![("Sec-WebSocket-Version".into(), "13".into())]
+        );
+        let no_key = String::from_utf8_lossy(REQ)
+            .replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
+        assert_eq!(
+            parse_request(no_key.as_bytes())
+                .unwrap()
+                .unwrap()
+                .check_upgrade()
+                .unwrap_err()
+                .status,
+            400
+        );
         let post = String::from_utf8_lossy(REQ).replace("GET", "POST");
-        assert_eq!(parse_request(post.as_bytes()).unwrap().unwrap().check_upgrade().unwrap_err().status, 405);
+        assert_eq!(
+            parse_request(post.as_bytes())
+                .unwrap()
+                .unwrap()
+                .check_upgrade()
+                .unwrap_err()
+                .status,
+            405
+        );
         assert_eq!(parse_request(b"GARBAGE\r\n\r\n").unwrap_err().status, 400);
-        assert_eq!(parse_request(b"GET / HTTP/1.0\r\n\r\n").unwrap_err().status, 505);
+        assert_eq!(
+            parse_request(b"GET / HTTP/1.0\r\n\r\n").unwrap_err().status,
+            505
+        );
     }
 
     #[test]
     fn responses() {
         let mut out = Vec::new();
-        write_101(&mut out, "abc", Some("chat"), None, &[("connection-id".into(), "x\r\ny".into())]);
+        write_101(
+            &mut out,
+            "abc",
+            Some("chat"),
+            None,
+            &[("connection-id".into(), "x\r\ny".into())],
+        );
         let s = String::from_utf8(out).unwrap();
         assert!(s.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         assert!(s.contains("Sec-WebSocket-Protocol: chat\r\n"));

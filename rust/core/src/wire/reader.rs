@@ -10,7 +10,9 @@
 
 use super::close::{parse_close_payload, CloseError, INVALID_DATA, TOO_BIG};
 use super::deflate::{InflateError, Inflater};
-use super::frame::{parse_header, FrameHeader, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT};
+use super::frame::{
+    parse_header, FrameHeader, MAX_HEADER, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
+};
 use super::mask::apply_mask;
 use super::utf8::{validate, Utf8Validator};
 
@@ -97,7 +99,11 @@ impl FrameReader {
     /// Consume `input` (which is unmasked in place) and report each complete
     /// message to `sink`. An error means the connection must be failed with
     /// that close code; the messages before it were delivered.
-    pub fn feed<F: FnMut(Message<'_>)>(&mut self, input: &mut [u8], sink: &mut F) -> Result<(), CloseError> {
+    pub fn feed<F: FnMut(Message<'_>)>(
+        &mut self,
+        input: &mut [u8],
+        sink: &mut F,
+    ) -> Result<(), CloseError> {
         let mut pos = 0;
         while pos < input.len() && !self.closed {
             if let Some(mut p) = self.partial {
@@ -182,7 +188,11 @@ impl FrameReader {
             if len == 0 {
                 self.end_frame(&h, sink)?;
             } else {
-                self.partial = Some(Partial { h, remaining: h.len, offset: 0 });
+                self.partial = Some(Partial {
+                    h,
+                    remaining: h.len,
+                    offset: 0,
+                });
             }
         }
         Ok(())
@@ -197,18 +207,28 @@ impl FrameReader {
             }));
         }
         if h.rsv2 || h.rsv3 {
-            return Err(CloseError::protocol("reserved bit set without an extension"));
+            return Err(CloseError::protocol(
+                "reserved bit set without an extension",
+            ));
         }
         if h.rsv1 && (self.inflater.is_none() || h.is_control() || h.opcode == OP_CONT) {
-            return Err(CloseError::protocol("reserved bit set without an extension"));
+            return Err(CloseError::protocol(
+                "reserved bit set without an extension",
+            ));
         }
         match h.opcode {
-            OP_CONT if self.msg_op == OP_CONT => Err(CloseError::protocol("continuation frame without a message")),
-            OP_TEXT | OP_BINARY if self.msg_op != OP_CONT => {
-                Err(CloseError::protocol("new message inside a fragmented message"))
+            OP_CONT if self.msg_op == OP_CONT => {
+                Err(CloseError::protocol("continuation frame without a message"))
             }
+            OP_TEXT | OP_BINARY if self.msg_op != OP_CONT => Err(CloseError::protocol(
+                "new message inside a fragmented message",
+            )),
             OP_CONT | OP_TEXT | OP_BINARY => {
-                let have = if h.opcode == OP_CONT { self.msg.len() as u64 } else { 0 };
+                let have = if h.opcode == OP_CONT {
+                    self.msg.len() as u64
+                } else {
+                    0
+                };
                 if have + h.len > self.max_message as u64 {
                     Err(CloseError::new(TOO_BIG, "message too big"))
                 } else {
@@ -226,7 +246,8 @@ impl FrameReader {
         }
         if self.msg.is_empty() && self.msg.capacity() < chunk.len() {
             // First piece of a message: size the buffer for the whole frame.
-            self.msg.reserve(h.len.min(self.max_message as u64) as usize);
+            self.msg
+                .reserve(h.len.min(self.max_message as u64) as usize);
         }
         self.msg.extend_from_slice(chunk);
         if self.msg_op == OP_TEXT && !self.msg_compressed {
@@ -237,7 +258,11 @@ impl FrameReader {
         Ok(())
     }
 
-    fn end_frame<F: FnMut(Message<'_>)>(&mut self, h: &FrameHeader, sink: &mut F) -> Result<(), CloseError> {
+    fn end_frame<F: FnMut(Message<'_>)>(
+        &mut self,
+        h: &FrameHeader,
+        sink: &mut F,
+    ) -> Result<(), CloseError> {
         if h.is_control() {
             let ctrl = std::mem::take(&mut self.ctrl);
             let r = self.control(h.opcode, &ctrl, sink);
@@ -255,7 +280,9 @@ impl FrameReader {
                 .finish()
                 .map_err(|_| CloseError::new(INVALID_DATA, "invalid UTF-8 in text"))?;
             // Already validated piece by piece.
-            sink(Message::Text(unsafe { std::str::from_utf8_unchecked(&self.msg) }));
+            sink(Message::Text(unsafe {
+                std::str::from_utf8_unchecked(&self.msg)
+            }));
         } else {
             deliver(
                 &mut self.inflater,
@@ -275,7 +302,12 @@ impl FrameReader {
         Ok(())
     }
 
-    fn control<F: FnMut(Message<'_>)>(&mut self, op: u8, payload: &[u8], sink: &mut F) -> Result<(), CloseError> {
+    fn control<F: FnMut(Message<'_>)>(
+        &mut self,
+        op: u8,
+        payload: &[u8],
+        sink: &mut F,
+    ) -> Result<(), CloseError> {
         match op {
             OP_PING => sink(Message::Ping(payload)),
             OP_PONG => sink(Message::Pong(payload)),
@@ -301,19 +333,26 @@ fn deliver<F: FnMut(Message<'_>)>(
     sink: &mut F,
 ) -> Result<(), CloseError> {
     let data = if compressed {
-        let inf = inflater.as_mut().expect("RSV1 accepted only with an inflater");
+        let inf = inflater
+            .as_mut()
+            .expect("RSV1 accepted only with an inflater");
         inflated.clear();
-        inf.decompress(data, max_message, inflated).map_err(|e| match e {
-            InflateError::TooBig => CloseError::new(TOO_BIG, "message too big after decompression"),
-            InflateError::Corrupt(_) => CloseError::protocol("invalid compressed data"),
-        })?;
+        inf.decompress(data, max_message, inflated)
+            .map_err(|e| match e {
+                InflateError::TooBig => {
+                    CloseError::new(TOO_BIG, "message too big after decompression")
+                }
+                InflateError::Corrupt(_) => CloseError::protocol("invalid compressed data"),
+            })?;
         &inflated[..]
     } else {
         data
     };
     if op == OP_TEXT {
         validate(data).map_err(|_| CloseError::new(INVALID_DATA, "invalid UTF-8 in text"))?;
-        sink(Message::Text(unsafe { std::str::from_utf8_unchecked(data) }));
+        sink(Message::Text(unsafe {
+            std::str::from_utf8_unchecked(data)
+        }));
     } else {
         sink(Message::Binary(data));
     }

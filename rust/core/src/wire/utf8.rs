@@ -95,7 +95,9 @@ impl Utf8Validator {
 /// Validate a whole message at once.
 #[inline]
 pub fn validate(data: &[u8]) -> Result<(), InvalidUtf8> {
-    simdutf8::basic::from_utf8(data).map(|_| ()).map_err(|_| InvalidUtf8)
+    simdutf8::basic::from_utf8(data)
+        .map(|_| ())
+        .map_err(|_| InvalidUtf8)
 }
 
 #[cfg(test)]

@@ -82,7 +82,11 @@ fn fragmented_with_interleaved_control() {
         res.unwrap();
         assert_eq!(
             got,
-            vec![Owned::Ping(b"x".to_vec()), Owned::Pong(vec![]), Owned::Text("fragm€nt".into())],
+            vec![
+                Owned::Ping(b"x".to_vec()),
+                Owned::Pong(vec![]),
+                Owned::Text("fragm€nt".into())
+            ],
             "cut at {cut}"
         );
     }

@@ -1,0 +1,252 @@
+"""The Python API: App, @app.endpoint, Session, HTTP routes, in one loop with real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import urllib.request
+
+import pytest
+import websockets
+
+import scanbridge
+from scanbridge import App, Config, Endpoint, Response, Session
+
+
+async def started(app: App) -> App:
+    await app.start()
+    return app
+
+
+@pytest.fixture
+async def app():
+    a = App(Config(port=0))
+    yield a
+    await a.stop(timeout=2)
+
+
+class Recorder(Endpoint):
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+        self.closed = asyncio.Event()
+
+    async def on_connect(self, session: Session) -> None:
+        self.events.append(("connect", session.id, session.path, dict(session.query)))
+
+    async def on_text(self, session: Session, text: str) -> None:
+        self.events.append(("text", session.id, text))
+        await session.send_text(text.upper())
+
+    def on_binary(self, session: Session, data: bytes) -> None:  # a plain function works too
+        self.events.append(("binary", session.id, data))
+        session.send_nowait(data[::-1])
+
+    async def on_close(self, session: Session, code: int, reason: str) -> None:
+        self.events.append(("close", session.id, code, reason))
+        self.closed.set()
+
+
+async def test_endpoint_text_binary_and_same_session_id(app: App) -> None:
+    rec = Recorder()
+    app.endpoint("/orders")(rec)
+    await app.start()
+    async with websockets.connect(f"{app.url}/orders?shop=7", user_agent_header="t/1") as ws:
+        await ws.send("hello")
+        assert await asyncio.wait_for(ws.recv(), 5) == "HELLO"
+        await ws.send(b"\x01\x02\x03")
+        assert await asyncio.wait_for(ws.recv(), 5) == b"\x03\x02\x01"
+        await ws.close(4000, "done")
+    await asyncio.wait_for(rec.closed.wait(), 5)
+    kinds = [e[0] for e in rec.events]
+    assert kinds == ["connect", "text", "binary", "close"]
+    ids = {e[1] for e in rec.events}
+    assert len(ids) == 1
+    (sid,) = ids
+    assert len(sid) == 36 and sid == sid.lower()
+    assert rec.events[0][2:] == ("/orders", {"shop": "7"})
+    assert rec.events[-1][2:] == (4000, "done")
+
+
+async def test_session_attributes(app: App) -> None:
+    seen: list[Session] = []
+
+    @app.endpoint("/attrs")
+    class Attrs(Endpoint):
+        async def on_connect(self, session: Session) -> None:
+            seen.append(session)
+
+    await app.start()
+    async with websockets.connect(
+        f"{app.url}/attrs?a=1&b=x", additional_headers={"X-Thing": "yes"}
+    ) as ws:
+        await asyncio.sleep(0.05)
+        s = seen[0]
+        assert s.path == "/attrs"
+        assert s.query == {"a": "1", "b": "x"}
+        assert s.headers["x-thing"] == "yes" and s.headers["X-THING"] == "yes"
+        assert s.remote[0] == "127.0.0.1" and isinstance(s.remote[1], int)
+        assert app.session(s.id) is s
+        await app.send(s.id, "pushed")
+        assert await asyncio.wait_for(ws.recv(), 5) == "pushed"
+
+
+async def test_callbacks_of_one_session_run_in_order(app: App) -> None:
+    got: list[str] = []
+
+    @app.endpoint("/slow")
+    class Slow(Endpoint):
+        async def on_text(self, session: Session, text: str) -> None:
+            # Later messages must wait for this one even though it sleeps.
+            await asyncio.sleep(0.02 if text == "0" else 0)
+            got.append(text)
+            await session.send_text(text)
+
+    await app.start()
+    async with websockets.connect(f"{app.url}/slow") as ws:
+        for i in range(5):
+            await ws.send(str(i))
+        echoed = [await asyncio.wait_for(ws.recv(), 5) for _ in range(5)]
+    assert got == ["0", "1", "2", "3", "4"]
+    assert echoed == got
+
+
+async def test_exception_reaches_on_error_and_server_survives(app: App, caplog) -> None:
+    errors: list[BaseException] = []
+
+    @app.endpoint("/boom")
+    class Boom(Endpoint):
+        async def on_text(self, session: Session, text: str) -> None:
+            if text == "boom":
+                raise RuntimeError("kaboom")
+            await session.send_text("fine:" + text)
+
+        async def on_error(self, session: Session, exc: BaseException) -> None:
+            errors.append(exc)
+            await session.send_text("error:" + str(exc))
+
+    await app.start()
+    caplog.set_level(logging.ERROR, "scanbridge")
+    async with websockets.connect(f"{app.url}/boom") as a, websockets.connect(
+        f"{app.url}/boom"
+    ) as b:
+        await a.send("boom")
+        assert await asyncio.wait_for(a.recv(), 5) == "error:kaboom"
+        await a.send("x")
+        assert await asyncio.wait_for(a.recv(), 5) == "fine:x"
+        await b.send("y")
+        assert await asyncio.wait_for(b.recv(), 5) == "fine:y"
+    assert len(errors) == 1 and isinstance(errors[0], RuntimeError)
+    assert "kaboom" in caplog.text
+
+
+async def test_server_side_close_reaches_client_and_on_close(app: App) -> None:
+    rec = Recorder()
+
+    @app.endpoint("/bye")
+    class Bye(Endpoint):
+        async def on_text(self, session: Session, text: str) -> None:
+            await session.close(4003, "forbidden")
+
+        async def on_close(self, session: Session, code: int, reason: str) -> None:
+            rec.events.append((code, reason))
+            rec.closed.set()
+
+    await app.start()
+    async with websockets.connect(f"{app.url}/bye") as ws:
+        await ws.send("x")
+        with pytest.raises(websockets.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ei.value.rcvd is not None and ei.value.rcvd.code == 4003
+        assert ei.value.rcvd.reason == "forbidden"
+    await asyncio.wait_for(rec.closed.wait(), 5)
+    assert rec.events == [(4003, "forbidden")]
+
+
+async def test_send_after_close_raises(app: App) -> None:
+    sessions: list[Session] = []
+    closed = asyncio.Event()
+
+    @app.endpoint("/gone")
+    class Gone(Endpoint):
+        async def on_connect(self, session: Session) -> None:
+            sessions.append(session)
+
+        async def on_close(self, session: Session, code: int, reason: str) -> None:
+            closed.set()
+
+    await app.start()
+    async with websockets.connect(f"{app.url}/gone"):
+        await asyncio.sleep(0.05)
+    await asyncio.wait_for(closed.wait(), 5)
+    with pytest.raises(scanbridge.SessionClosed):
+        await sessions[0].send_text("late")
+    with pytest.raises(ValueError, match="close code"):
+        await sessions[0].close(1005)
+
+
+async def test_unknown_path_is_404_and_origin_is_checked(app: App) -> None:
+    app.endpoint("/here")(Endpoint())
+    await app.start()
+    with pytest.raises(websockets.InvalidStatus) as ei:
+        await websockets.connect(f"{app.url}/nowhere")
+    assert ei.value.response.status_code == 404
+    with pytest.raises(websockets.InvalidStatus) as ei:
+        await websockets.connect(f"{app.url}/here", origin="https://evil.example")
+    assert ei.value.response.status_code == 403
+    async with websockets.connect(f"{app.url}/here", origin="http://localhost:3000"):
+        pass
+
+
+async def test_http_routes(app: App) -> None:
+    @app.route("GET", "/hello/{name}")
+    async def hello(request: scanbridge.Request) -> Response:
+        return Response.json({"hello": request.params["name"], "q": request.query})
+
+    @app.route("POST", "/echo-json")
+    def echo_json(request: scanbridge.Request) -> Response:
+        return Response.json(request.json(), status=201)
+
+    await app.start()
+    base = f"http://127.0.0.1:{app.port}"
+
+    def get(path: str, data: bytes | None = None) -> tuple[int, bytes]:
+        req = urllib.request.Request(base + path, data=data, method="POST" if data else "GET")
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                return r.status, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+
+    assert await asyncio.to_thread(get, "/healthz") == (200, b"ok")
+    status, body = await asyncio.to_thread(get, "/hello/ann?x=1")
+    assert status == 200 and json.loads(body) == {"hello": "ann", "q": {"x": "1"}}
+    status, body = await asyncio.to_thread(get, "/echo-json", b'{"a": [1, 2]}')
+    assert status == 201 and json.loads(body) == {"a": [1, 2]}
+    status, body = await asyncio.to_thread(get, "/echo-json", b"{not json")
+    assert status == 400 and b"not valid JSON" in body
+    status, _ = await asyncio.to_thread(get, "/missing")
+    assert status == 404
+    status, _ = await asyncio.to_thread(get, "/hello/ann", b"x")
+    assert status == 405
+
+
+def test_config_errors_at_construction() -> None:
+    with pytest.raises(scanbridge.ConfigError, match="1024"):
+        App(Config(port=80))
+    with pytest.raises(scanbridge.ConfigError):
+        App(port=70000)
+
+
+async def test_stop_closes_sessions_with_1001() -> None:
+    app = App(Config(port=0))
+    rec = Recorder()
+    app.endpoint("/s")(rec)
+    await app.start()
+    async with websockets.connect(f"{app.url}/s") as ws:
+        await asyncio.sleep(0.05)
+        await app.stop(timeout=3)
+        with pytest.raises(websockets.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ei.value.rcvd is not None and ei.value.rcvd.code == 1001
+    assert rec.events[-1][0] == "close"
