@@ -32,9 +32,19 @@ def main() -> int:
         print(f"autobahn runner not found at {args.tool} (set AUTOBAHN_TOOL)", file=sys.stderr)
         return 2
     server = subprocess.Popen(
-        [sys.executable, "-m", "scanbridge", "serve", "--echo", "--port", "0",
-         "--log-level", "warning"],
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "scanbridge",
+            "serve",
+            "--echo",
+            "--port",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert server.stderr is not None
@@ -50,8 +60,19 @@ def main() -> int:
             return 2
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         r = subprocess.run(
-            [sys.executable, args.tool, f"ws://127.0.0.1:{port}/echo", "--cases", args.cases,
-             "--json", args.json, "--no-wirelog", "--strict-exit", "--max-time", "2400"],
+            [
+                sys.executable,
+                args.tool,
+                f"ws://127.0.0.1:{port}/echo",
+                "--cases",
+                args.cases,
+                "--json",
+                args.json,
+                "--no-wirelog",
+                "--strict-exit",
+                "--max-time",
+                "2400",
+            ],
             timeout=2700,
         )
         return r.returncode

@@ -50,7 +50,9 @@ class ServerProcess:
         return "".join(self.lines) + (rest or "")
 
 
-def start_server(*args: str, timeout: float = 15.0, env: dict[str, str] | None = None) -> ServerProcess:
+def start_server(
+    *args: str, timeout: float = 15.0, env: dict[str, str] | None = None
+) -> ServerProcess:
     """Run `scanbridge serve ARGS` and wait for its 'listening on' line."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(

@@ -127,9 +127,10 @@ async def test_exception_reaches_on_error_and_server_survives(app: App, caplog) 
 
     await app.start()
     caplog.set_level(logging.ERROR, "scanbridge")
-    async with websockets.connect(f"{app.url}/boom") as a, websockets.connect(
-        f"{app.url}/boom"
-    ) as b:
+    async with (
+        websockets.connect(f"{app.url}/boom") as a,
+        websockets.connect(f"{app.url}/boom") as b,
+    ):
         await a.send("boom")
         assert await asyncio.wait_for(a.recv(), 5) == "error:kaboom"
         await a.send("x")

@@ -33,6 +33,12 @@ def text_of_size(n: int) -> str:
 
 
 def binary_of_size(n: int) -> bytes:
+    """n bytes covering all byte values; a 4 KiB random block repeated (compressible)."""
+    block = random.Random(n).randbytes(4096)
+    return (block * (n // 4096 + 1))[:n]
+
+
+def incompressible(n: int) -> bytes:
     return random.Random(n).randbytes(n)
 
 
@@ -198,6 +204,19 @@ async def test_one_byte_over_default_limit_is_1009(compression: str | None, echo
             await asyncio.wait_for(ws.recv(), TIMEOUT)
         assert info.value.rcvd is not None
         assert info.value.rcvd.code == 1009
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: with permessage-deflate the 16 MiB limit is checked against the compressed "
+    "frame length, so an incompressible message of exactly 16 MiB (deflated a bit larger "
+    "on the wire) is refused with 1009",
+)
+@pytest.mark.parametrize("client", ["websockets+deflate", "aiohttp+deflate"])
+async def test_incompressible_16mib_with_deflate(client: str, echo_url: str) -> None:
+    msg = incompressible(MIB16)
+    async with make_client(client, echo_url) as c:
+        assert await c.echo(msg) == msg
 
 
 # -- fragmentation -------------------------------------------------------------------------

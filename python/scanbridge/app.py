@@ -260,8 +260,9 @@ class App:
             try:
                 return _core.load_pem_files(c.ssl_certfile, c.ssl_keyfile)
             except (OSError, ValueError) as e:
-                raise ConfigError(f"cannot be used: {e}", key="ssl_certfile",
-                                  value=c.ssl_certfile) from None
+                raise ConfigError(
+                    f"cannot be used: {e}", key="ssl_certfile", value=c.ssl_certfile
+                ) from None
         if c.https:
             names = sorted({"localhost", "127.0.0.1", "::1", c.host})
             cert, key, fp = _core.self_signed_cert(names)

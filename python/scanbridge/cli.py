@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 import msgspec
+
 from scanbridge.config import Config, ConfigError, dump_toml, load_config
 
 __all__ = ["CONFIG_FLAGS", "LOG_FORMAT", "configure_logging", "main", "with_config"]

@@ -33,6 +33,4 @@ class Endpoint:
         return None
 
     async def on_error(self, session: Session, exc: BaseException) -> Any:
-        log.error(
-            "error in endpoint %s, session %s: %r", self.path, session.id, exc, exc_info=exc
-        )
+        log.error("error in endpoint %s, session %s: %r", self.path, session.id, exc, exc_info=exc)

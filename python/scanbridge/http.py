@@ -80,9 +80,7 @@ class Router:
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
-        rx = re.compile(
-            "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern)) + "$"
-        )
+        rx = re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern)) + "$")
         self._routes.append((method.upper(), rx, handler))
 
     def match(self, method: str, path: str) -> tuple[Handler | None, dict[str, str], bool]:

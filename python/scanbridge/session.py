@@ -64,10 +64,10 @@ class Session:
         "_app",
         "_busy",
         "_queue",
-        "closed",
-        "conn",
         "close_code",
         "close_reason",
+        "closed",
+        "conn",
         "data",
         "endpoint",
         "headers",
@@ -143,9 +143,15 @@ class Session:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; on_close follows when it completes."""
-        if not (code in (1000, 1001) or 1002 <= code <= 1003 or 1007 <= code <= 1014
-                or 3000 <= code <= 4999):
-            raise ValueError(f"close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)")
+        if not (
+            code in (1000, 1001)
+            or 1002 <= code <= 1003
+            or 1007 <= code <= 1014
+            or 3000 <= code <= 4999
+        ):
+            raise ValueError(
+                f"close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"
+            )
         if len(reason.encode()) > 123:
             raise ValueError("close reason is longer than 123 bytes")
         self._app._core_close(self.conn, code, reason)
