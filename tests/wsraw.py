@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import socket
+import ssl
 import struct
 import time
 import zlib
@@ -121,9 +122,12 @@ class RawWS:
         headers: list[tuple[str, str]] | None = None,
         timeout: float = 5.0,
         expect_upgrade: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> RawWS:
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if ssl_context is not None:
+            sock = ssl_context.wrap_socket(sock, server_hostname=host)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET {path} HTTP/1.1",

@@ -4,5 +4,6 @@
 //!   RFC 7692 permessage-deflate.
 //! - [`io`]: non-blocking sockets behind one poller, TLS, corked writes.
 pub mod glob;
+pub mod hub;
 pub mod io;
 pub mod wire;

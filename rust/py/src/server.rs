@@ -265,6 +265,44 @@ impl Server {
         }
     }
 
+    /// Add a connection to a room (rooms exist while they have members).
+    fn join(&mut self, conn: u64, room: &str) -> bool {
+        self.inner.join(conn, room)
+    }
+
+    fn leave(&mut self, conn: u64, room: &str) -> bool {
+        self.inner.leave(conn, room)
+    }
+
+    /// Frame once, queue to every member but `exclude`: (delivered, overflowed).
+    #[pyo3(signature = (room, data, exclude=None))]
+    fn publish(
+        &mut self,
+        room: &str,
+        data: &Bound<'_, PyAny>,
+        exclude: Option<u64>,
+    ) -> PyResult<(usize, usize)> {
+        Ok(if let Ok(s) = data.downcast::<PyString>() {
+            self.inner
+                .publish(room, false, s.to_str()?.as_bytes(), exclude)
+        } else {
+            let b: &[u8] = data.extract()?;
+            self.inner.publish(room, true, b, exclude)
+        })
+    }
+
+    fn room_members(&self, room: &str) -> Vec<u64> {
+        self.inner.room_members(room)
+    }
+
+    fn rooms_of(&self, conn: u64) -> Vec<String> {
+        self.inner.rooms_of(conn)
+    }
+
+    fn rooms(&self) -> Vec<(String, usize)> {
+        self.inner.room_list()
+    }
+
     #[pyo3(signature = (conn, code=1000, reason=""))]
     fn close(&mut self, conn: u64, code: u16, reason: &str) -> bool {
         self.inner.close(conn, code, reason)
@@ -358,6 +396,7 @@ impl Server {
         d.set_item("messages_in", s.messages_in)?;
         d.set_item("messages_out", s.messages_out)?;
         d.set_item("overflow_closes", s.overflow_closes)?;
+        d.set_item("fanout_deliveries", s.fanout_deliveries)?;
         Ok(d)
     }
 }

@@ -446,13 +446,42 @@ impl Conn {
     /// Queue a data message from the host. Errors when the connection is not
     /// open; closes it with 1008 when its queue overflows.
     pub fn send(&mut self, opcode: u8, data: &[u8], ctx: &Ctx<'_>) -> Result<(), super::SendError> {
+        self.enqueue(ctx, |out, compression| {
+            write_message(out, compression, opcode, data)
+        })
+    }
+
+    /// Queue a message already framed once for many connections (`frame`);
+    /// a connection with its own compression context frames `data` itself.
+    pub fn send_shared(
+        &mut self,
+        frame: &[u8],
+        opcode: u8,
+        data: &[u8],
+        ctx: &Ctx<'_>,
+    ) -> Result<(), super::SendError> {
+        self.enqueue(ctx, |out, compression| {
+            if compression.is_some() {
+                write_message(out, compression, opcode, data)
+            } else {
+                out.extend_from_slice(frame)
+            }
+        })
+    }
+
+    fn enqueue(
+        &mut self,
+        ctx: &Ctx<'_>,
+        write: impl FnOnce(&mut Vec<u8>, &mut Option<Box<Compression>>),
+    ) -> Result<(), super::SendError> {
         if self.state != State::Open {
             return Err(super::SendError::NotOpen);
         }
         let before = self.queued();
-        write_message(&mut self.out, &mut self.compression, opcode, data);
+        write(&mut self.out, &mut self.compression);
         self.stats.msgs_out += 1;
         self.dirty = true;
+        // A message always fits an empty queue; past that the limit holds.
         if before > 0 && self.queued() > ctx.cfg.max_queue {
             self.close(
                 crate::wire::close::POLICY,
@@ -528,4 +557,16 @@ pub(crate) fn write_message(
         }
     }
     encode_frame(out, opcode, data, false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Idle memory per connection (BENCHMARKS.md M1: <= 8 KB in all) starts here.
+    #[test]
+    fn idle_connection_is_small() {
+        let size = std::mem::size_of::<Conn>();
+        assert!(size <= 512, "Conn is {size} bytes");
+    }
 }

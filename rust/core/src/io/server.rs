@@ -16,7 +16,8 @@ use super::endpoint::{Endpoint, ServerConfig};
 use super::event::{ConnId, Event};
 use super::listener::bind;
 use super::transport::Transport;
-use crate::wire::frame::{OP_BINARY, OP_TEXT};
+use crate::hub::Rooms;
+use crate::wire::frame::{encode_frame, OP_BINARY, OP_TEXT};
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = 1 << 40;
@@ -49,6 +50,7 @@ pub struct ServerStats {
     pub messages_in: u64,
     pub messages_out: u64,
     pub overflow_closes: u64,
+    pub fanout_deliveries: u64,
 }
 
 /// Facts about one connection, for the admin API.
@@ -85,6 +87,9 @@ pub struct Server {
     tokens: Vec<(Token, bool, bool)>,
     now: Instant,
     stats: ServerStats,
+    rooms: Rooms,
+    /// The frame being fanned out (reused).
+    frame: Vec<u8>,
 }
 
 fn slot_of(id: ConnId) -> usize {
@@ -112,6 +117,8 @@ impl Server {
             tokens: Vec::new(),
             now: Instant::now(),
             stats: ServerStats::default(),
+            rooms: Rooms::new(),
+            frame: Vec::new(),
         })
     }
 
@@ -391,6 +398,7 @@ impl Server {
                 continue;
             }
             let mut conn = self.conns.remove(slot);
+            self.rooms.leave_all(slot);
             conn.report_close(1006, "", sink);
             let _ = self.poll.registry().deregister(conn.transport.socket_mut());
         }
@@ -415,6 +423,95 @@ impl Server {
             self.stats.overflow_closes += 1;
         }
         r
+    }
+
+    /// Add a connection to a room; false when it is not open or already a member.
+    pub fn join(&mut self, id: ConnId, room: &str) -> bool {
+        let slot = slot_of(id);
+        match self.conns.get(slot) {
+            Some(c) if c.id == id && c.state == State::Open => self.rooms.join(slot, room),
+            _ => false,
+        }
+    }
+
+    pub fn leave(&mut self, id: ConnId, room: &str) -> bool {
+        let slot = slot_of(id);
+        match self.conns.get(slot) {
+            Some(c) if c.id == id => self.rooms.leave(slot, room),
+            _ => false,
+        }
+    }
+
+    /// Frame `data` once and queue it to every open member of `room` but
+    /// `exclude`. Returns (delivered, overflowed): members whose queue
+    /// overflowed are being closed with 1008; nobody else is slowed.
+    pub fn publish(
+        &mut self,
+        room: &str,
+        binary: bool,
+        data: &[u8],
+        exclude: Option<ConnId>,
+    ) -> (usize, usize) {
+        let op = if binary { OP_BINARY } else { OP_TEXT };
+        self.frame.clear();
+        encode_frame(&mut self.frame, op, data, false);
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
+        let (mut sent, mut over) = (0, 0);
+        for &slot in self.rooms.members(room) {
+            let conn = &mut self.conns[slot];
+            if Some(conn.id) == exclude {
+                continue;
+            }
+            let was_dirty = conn.dirty;
+            match conn.send_shared(&self.frame, op, data, &ctx) {
+                Ok(()) => sent += 1,
+                Err(SendError::Overflow) => over += 1,
+                Err(SendError::NotOpen) => continue,
+            }
+            if !was_dirty {
+                self.dirty.push(slot);
+            }
+        }
+        self.stats.overflow_closes += over as u64;
+        self.stats.fanout_deliveries += sent as u64;
+        (sent, over)
+    }
+
+    /// Member connections of a room.
+    pub fn room_members(&self, room: &str) -> Vec<ConnId> {
+        self.rooms
+            .members(room)
+            .iter()
+            .map(|&s| self.conns[s].id)
+            .collect()
+    }
+
+    /// Rooms of a connection.
+    pub fn rooms_of(&self, id: ConnId) -> Vec<String> {
+        let slot = slot_of(id);
+        match self.conns.get(slot) {
+            Some(c) if c.id == id => self
+                .rooms
+                .rooms_of(slot)
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every room with its member count.
+    pub fn room_list(&self) -> Vec<(String, usize)> {
+        self.rooms
+            .list()
+            .into_iter()
+            .map(|(n, c)| (n.to_string(), c))
+            .collect()
     }
 
     /// Start the closing handshake with `code`.

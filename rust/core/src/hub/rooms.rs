@@ -1,0 +1,159 @@
+//! Room membership: room names to member connection slots and back.
+
+use std::collections::HashMap;
+
+pub type RoomId = u32;
+
+#[derive(Debug, Default)]
+struct Room {
+    name: Box<str>,
+    /// Connection slots, in join order (swap-removed on leave).
+    members: Vec<usize>,
+}
+
+/// Rooms by name; a room exists while it has members.
+#[derive(Debug, Default)]
+pub struct Rooms {
+    by_name: HashMap<Box<str>, RoomId>,
+    rooms: slab::Slab<Room>,
+    /// Rooms of each connection slot.
+    of_conn: HashMap<usize, Vec<RoomId>>,
+}
+
+impl Rooms {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn id(&self, name: &str) -> Option<RoomId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Add `slot` to room `name`; false when it was already a member.
+    pub fn join(&mut self, slot: usize, name: &str) -> bool {
+        let id = match self.by_name.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = self.rooms.insert(Room {
+                    name: name.into(),
+                    members: Vec::new(),
+                }) as RoomId;
+                self.by_name.insert(name.into(), id);
+                id
+            }
+        };
+        let mine = self.of_conn.entry(slot).or_default();
+        if mine.contains(&id) {
+            return false;
+        }
+        mine.push(id);
+        self.rooms[id as usize].members.push(slot);
+        true
+    }
+
+    /// Remove `slot` from room `name`; false when it was not a member.
+    pub fn leave(&mut self, slot: usize, name: &str) -> bool {
+        let Some(id) = self.id(name) else {
+            return false;
+        };
+        let Some(mine) = self.of_conn.get_mut(&slot) else {
+            return false;
+        };
+        let Some(i) = mine.iter().position(|&r| r == id) else {
+            return false;
+        };
+        mine.swap_remove(i);
+        if mine.is_empty() {
+            self.of_conn.remove(&slot);
+        }
+        self.remove_member(id, slot);
+        true
+    }
+
+    /// Remove `slot` from every room (the connection closed); returns the room names it left.
+    pub fn leave_all(&mut self, slot: usize) -> Vec<Box<str>> {
+        let Some(ids) = self.of_conn.remove(&slot) else {
+            return Vec::new();
+        };
+        let mut names = Vec::with_capacity(ids.len());
+        for id in ids {
+            names.push(self.rooms[id as usize].name.clone());
+            self.remove_member(id, slot);
+        }
+        names
+    }
+
+    fn remove_member(&mut self, id: RoomId, slot: usize) {
+        let room = &mut self.rooms[id as usize];
+        if let Some(i) = room.members.iter().position(|&s| s == slot) {
+            room.members.swap_remove(i);
+        }
+        if room.members.is_empty() {
+            let room = self.rooms.remove(id as usize);
+            self.by_name.remove(&room.name);
+        }
+    }
+
+    /// Member slots of a room (empty when there is no such room).
+    pub fn members(&self, name: &str) -> &[usize] {
+        match self.id(name) {
+            Some(id) => &self.rooms[id as usize].members,
+            None => &[],
+        }
+    }
+
+    /// Names of the rooms `slot` is in.
+    pub fn rooms_of(&self, slot: usize) -> Vec<&str> {
+        self.of_conn
+            .get(&slot)
+            .map(|ids| {
+                ids.iter()
+                    .map(|&id| &*self.rooms[id as usize].name)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every room and its member count.
+    pub fn list(&self) -> Vec<(&str, usize)> {
+        self.rooms
+            .iter()
+            .map(|(_, r)| (&*r.name, r.members.len()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_leave() {
+        let mut r = Rooms::new();
+        assert!(r.join(1, "a"));
+        assert!(!r.join(1, "a"));
+        assert!(r.join(2, "a"));
+        assert!(r.join(2, "b"));
+        assert_eq!(r.members("a"), &[1, 2]);
+        assert_eq!(r.rooms_of(2), vec!["a", "b"]);
+        assert!(r.leave(1, "a"));
+        assert!(!r.leave(1, "a"));
+        assert_eq!(r.members("a"), &[2]);
+        let mut left = r.leave_all(2);
+        left.sort();
+        assert_eq!(left, vec!["a".into(), "b".into()]);
+        assert!(r.list().is_empty());
+        assert_eq!(r.members("a"), &[] as &[usize]);
+    }
+
+    #[test]
+    fn room_ids_are_reused_safely() {
+        let mut r = Rooms::new();
+        r.join(1, "x");
+        r.leave(1, "x");
+        r.join(2, "y");
+        r.join(3, "x");
+        assert_eq!(r.members("y"), &[2]);
+        assert_eq!(r.members("x"), &[3]);
+    }
+}
