@@ -463,7 +463,7 @@ def table(a: argparse.Namespace, summary: dict, servers: list[str], markdown: bo
         ratio_lines.append((name, f"{r['of_medians']:.2f}x", mpr, pr))
     out = []
     if markdown:
-        out.append(f"### {a.scenario}: {describe(a)}")
+        out.append(f"### {describe(a)}")
         out.append("")
         out.append(
             f"{datetime.date.today().isoformat()}, {machine()}; {a.runs} interleaved runs, "

@@ -18,6 +18,8 @@ pub struct Connector {
     pub failed: u64,
     /// connections still pending at the deadline (closed then)
     pub timeouts: u64,
+    /// connections not even started by the deadline
+    pub not_tried: u64,
 }
 
 impl Connector {
@@ -32,6 +34,7 @@ impl Connector {
             open: 0,
             failed: 0,
             timeouts: 0,
+            not_tried: 0,
         }
     }
 
@@ -44,6 +47,7 @@ impl Connector {
                     eng.close(id); // on_ended counts it as a timeout
                 }
             }
+            self.not_tried += (self.target - self.issued) as u64;
             self.issued = self.target;
             return true;
         }

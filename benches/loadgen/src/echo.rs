@@ -28,6 +28,7 @@ pub struct Echo {
     bad_len: u64,
     sent_at: Vec<VecDeque<Instant>>,
     outstanding: u64,
+    opened: Vec<Id>,
     per_conn: Vec<u64>,
     hist: Hist,
 }
@@ -62,6 +63,16 @@ impl Scenario for Echo {
                     if self.conn.open == 0 {
                         self.phase = Phase::Done;
                         return false;
+                    }
+                    // Load starts once every connection is open (or the
+                    // connect phase timed out), so that handshakes do not
+                    // compete with echo traffic.
+                    for id in std::mem::take(&mut self.opened) {
+                        if eng.is_open(id) {
+                            for _ in 0..self.inflight {
+                                self.send_one(eng, id, now);
+                            }
+                        }
                     }
                     self.phase = Phase::Warmup(now + self.warmup);
                 }
@@ -102,10 +113,7 @@ impl Scenario for Echo {
         match ev {
             Event::Open(id) => {
                 self.conn.on_open(id);
-                let now = Instant::now();
-                for _ in 0..self.inflight {
-                    self.send_one(eng, id, now);
-                }
+                self.opened.push(id);
             }
             Event::Message(id, m) => {
                 let now = Instant::now();
@@ -173,6 +181,7 @@ pub fn run(args: &Args) -> Result<i32, String> {
         bad_len: 0,
         sent_at: Vec::new(),
         outstanding: 0,
+        opened: Vec::new(),
         per_conn: Vec::new(),
         hist: Hist::new(),
     };
@@ -208,8 +217,8 @@ pub fn run(args: &Args) -> Result<i32, String> {
         .int("messages", sc.messages)
         .float("seconds", secs, 3)
         .float("msgs_per_s", rate, 1)
-        .int("errors", st.errors() + sc.conn.timeouts + sc.bad_len)
-        .int("connect_errors", st.connect_errors + st.handshake_errors + sc.conn.timeouts)
+        .int("errors", st.errors() + sc.conn.timeouts + sc.conn.not_tried + sc.bad_len)
+        .int("connect_errors", st.connect_errors + st.handshake_errors + sc.conn.timeouts + sc.conn.not_tried)
         .opt_int("p50_us", sc.hist.pct(50.0))
         .opt_int("p99_us", sc.hist.pct(99.0))
         .opt_int("p999_us", sc.hist.pct(99.9))

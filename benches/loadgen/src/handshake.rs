@@ -9,10 +9,11 @@ use crate::sys;
 use crate::util::{Args, Json};
 use crate::ws;
 
-pub const OPTIONS: &[&str] = &["url", "concurrency", "duration", "warmup"];
+pub const OPTIONS: &[&str] = &["url", "concurrency", "duration", "warmup", "wait-eof"];
 
 struct Handshake {
     concurrency: usize,
+    wait_eof: bool,
     warmup: Duration,
     duration: Duration,
     phase: Phase,
@@ -87,7 +88,11 @@ impl Scenario for Handshake {
                 }
                 eng.send_close(id);
             }
-            Event::Close(id, _) => eng.close(id),
+            Event::Close(id, _) => {
+                if !self.wait_eof {
+                    eng.close(id);
+                }
+            }
             Event::Message(..) => {}
             Event::Ended(id, end) => {
                 if self.upgraded.get(id).copied().unwrap_or(false) {
@@ -114,6 +119,7 @@ pub fn run(args: &Args) -> Result<i32, String> {
     let t0 = Instant::now();
     let mut sc = Handshake {
         concurrency,
+        wait_eof: args.flag("wait-eof"),
         warmup,
         duration,
         phase: Phase::Start,
