@@ -56,7 +56,8 @@ def venv_python() -> str:
 
 def server_command(name: str, port: int) -> list[str] | None:
     if name == "scanbridge":
-        exe = ROOT / ".venv" / "bin" / "scanbridge"
+        # SCANBRIDGE_BIN: a scanbridge executable of another venv (e.g. a release build).
+        exe = Path(os.environ.get("SCANBRIDGE_BIN", ROOT / ".venv" / "bin" / "scanbridge"))
         path = str(exe) if exe.exists() else shutil.which("scanbridge")
         if not path:
             return None
