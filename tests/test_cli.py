@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+
 from scanbridge.cli import LOG_FORMAT, main
 from scanbridge.config import Config, ConfigError, load_config
 
@@ -212,7 +213,10 @@ def test_serve_good_port(port: str, fake_app: type[FakeApp]) -> None:
 
 def test_serve_port_not_an_integer(fake_app: type[FakeApp]) -> None:
     line = assert_config_error(invoke("serve", "--port", "abc"))
-    assert line == "config error: port='abc' (from --port) is not an integer"
+    assert (
+        line == "config error: port='abc' (from --port) is not an integer in [1024, 65535] "
+        "(or 0 to pick a free port)"
+    )
     assert fake_app.instances == []
 
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import struct
+import subprocess
+import threading
 import time
 
 import aiohttp
 import pytest
 import websockets
-from conftest import ServerProcess
+from conftest import SCANBRIDGE, ServerProcess, free_port
 from websockets.asyncio.client import connect as ws_connect
 from wsraw import BINARY, CLOSE, TEXT, RawWS, build_frame, close_payload
 
@@ -125,10 +128,69 @@ async def test_sigterm_closes_every_client_with_1001(fresh_echo_server: ServerPr
 
 
 async def test_sigterm_with_no_clients_exits_0_quickly(fresh_echo_server: ServerProcess) -> None:
+    # One round trip first: the event loop is running, so the signal handlers are in place
+    # (see test_sigterm_right_after_listening_line for what happens otherwise).
+    with RawWS.connect(fresh_echo_server.host, fresh_echo_server.port) as ws:
+        ws.echo(TEXT, b"up")
+        ws.send_close(1000)
+        ws.expect_close()
     t0 = time.monotonic()
     fresh_echo_server.proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(fresh_echo_server.proc.wait, 5) == 0
     assert time.monotonic() - t0 < 2.0
+
+
+def _full_pipe() -> tuple[int, int]:
+    """A pipe whose buffer is already full: the first write to it blocks."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    for size in (65536, 4096, 512, 64, 8, 1):
+        try:
+            while True:
+                os.write(w, b"." * size)
+        except BlockingIOError:
+            pass
+    os.set_blocking(w, True)  # shared with the child: its writes must block, not fail
+    return r, w
+
+
+def test_sigterm_once_listening_exits_cleanly() -> None:
+    """Deterministic version of the race: stderr is a full pipe, so the server blocks on
+    its first write after binding (the 'listening on' line). It already accepts TCP
+    connections; a SIGTERM now must still give a clean shutdown, exit status 0."""
+    port = free_port()
+    r, w = _full_pipe()
+    proc = subprocess.Popen(
+        [*SCANBRIDGE, "serve", "--echo", "--port", str(port), "--log-level", "warning"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=w,
+    )
+    os.close(w)
+    drained: list[bytes] = []
+    drainer = threading.Thread(target=lambda: drained.extend(iter(lambda: os.read(r, 65536), b"")))
+    try:
+        deadline = time.monotonic() + 15
+        while True:  # the kernel accepts connections as soon as the port is listening
+            assert proc.poll() is None, "server exited before listening"
+            assert time.monotonic() < deadline, "server never listened"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)
+        drainer.start()  # let it write (and go on) now
+        rc = proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        if not drainer.is_alive() and not drainer.ident:
+            drainer.start()
+        drainer.join(5)
+        os.close(r)
+    assert rc == 0, f"exit status {rc}; stderr tail {b''.join(drained)[-300:]!r}"
 
 
 # -- abrupt disconnects -------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from websockets.extensions.permessage_deflate import (
     ClientPerMessageDeflateFactory,
     PerMessageDeflate,
 )
-from wsraw import BINARY, CLOSE, CONT, TEXT, RawWS, build_frame, deflate_message
+from wsraw import BINARY, CLOSE, CONT, PING, PONG, TEXT, RawWS, deflate_message
 
 TAIL = b"\x00\x00\xff\xff"
 LIMIT = 100_000
@@ -268,6 +268,38 @@ def test_raw_compressed_fragmented_message(echo_server: ServerProcess) -> None:
         assert recv_compressed(ws, Inflater(fresh_each_message=False)) == (TEXT, msg)
 
 
+def test_ping_between_compressed_fragments(echo_server: ServerProcess) -> None:
+    msg = ("ping in the middle of a compressed message " * 30).encode()
+    body = deflate_message(msg)
+    with RawWS.connect(echo_server.host, echo_server.port, extensions="permessage-deflate") as ws:
+        ws.send_frame(TEXT, body[:5], rsv=4, fin=False)
+        ws.send_frame(PING, b"mid")
+        f = ws.recv_frame()
+        assert (f.opcode, f.payload) == (PONG, b"mid")
+        ws.send_frame(CONT, body[5:])
+        assert recv_compressed(ws, Inflater(fresh_each_message=False)) == (TEXT, msg)
+
+
+@pytest.mark.parametrize(
+    "offer", ["permessage-deflate", "permessage-deflate; client_no_context_takeover"]
+)
+def test_client_message_ending_with_final_block(offer: str, echo_server: ServerProcess) -> None:
+    """RFC 7692 7.2.3.5: a sender may end a message with a BFINAL block (Z_FINISH); the
+    receiver must then start a fresh inflater for the next message."""
+    inflate = Inflater(fresh_each_message=False)  # for the server's own stream
+    with RawWS.connect(echo_server.host, echo_server.port, extensions=offer) as ws:
+        for text in (b"final block one", b"final block two"):
+            c = zlib.compressobj(6, zlib.DEFLATED, -15)
+            ws.send_frame(TEXT, c.compress(text) + c.flush(zlib.Z_FINISH), rsv=4)
+            f = ws.recv_frame()
+            assert f.opcode == TEXT, f
+            assert (inflate(f.payload) if f.rsv else f.payload) == text
+        ws.send_frame(TEXT, deflate_message(b"then a normal one"), rsv=4)
+        f = ws.recv_frame()
+        assert f.opcode == TEXT, f
+        assert (inflate(f.payload) if f.rsv else f.payload) == b"then a normal one"
+
+
 def test_raw_server_no_context_takeover(echo_server: ServerProcess) -> None:
     """Each server message must inflate on its own with a fresh window."""
     msg = b"same message, again and again " * 20
@@ -359,13 +391,6 @@ def test_inflated_limit_is_exact(size: int, limited_server: ServerProcess) -> No
             assert ws.expect_close().close_code == 1009
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the size limit is also applied to the compressed frame length; an "
-    "incompressible message of exactly max_message_bytes is a few bytes longer once "
-    "deflated and is refused with 1009 'message too big' (checked on the frame header, "
-    "before inflating)",
-)
 def test_incompressible_message_at_limit_with_deflate(limited_server: ServerProcess) -> None:
     msg = random.Random(1).randbytes(LIMIT)
     body = deflate_message(msg)

@@ -7,6 +7,7 @@ before the bad one, in the middle of a fragmented message, must not notice anyth
 
 from __future__ import annotations
 
+import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ def assert_fails(
     message, must finish its message and keep echoing afterwards."""
     with RawWS.connect(server.host, server.port) as healthy:
         healthy.echo(BINARY, b"before")
-        healthy.send_frame(TEXT, "hal".encode(), fin=False)
+        healthy.send_frame(TEXT, b"hal", fin=False)
         with RawWS.connect(server.host, server.port, extensions=extensions) as bad:
             for frame in frames:
                 bad.send_raw(frame)
@@ -47,7 +48,9 @@ def assert_fails(
 
 @pytest.fixture(scope="module")
 def small_server() -> Iterator[ServerProcess]:
-    s = start_server("--echo", "--port", "0", "--log-level", "warning", "--max-message-bytes", "1000")
+    s = start_server(
+        "--echo", "--port", "0", "--log-level", "warning", "--max-message-bytes", "1000"
+    )
     yield s
     s.stop()
 
@@ -145,9 +148,7 @@ def test_protocol_error_is_1002(frames: list[bytes], echo_server: ServerProcess)
 
 def test_rsv1_on_control_frame_with_deflate_is_1002(echo_server: ServerProcess) -> None:
     """With permessage-deflate negotiated RSV1 is still forbidden on control frames."""
-    bad = assert_fails(
-        echo_server, [F(PING, b"x", rsv=4)], 1002, extensions="permessage-deflate"
-    )
+    bad = assert_fails(echo_server, [F(PING, b"x", rsv=4)], 1002, extensions="permessage-deflate")
     assert bad.response.header("sec-websocket-extensions") == "permessage-deflate"
 
 
@@ -222,7 +223,9 @@ def test_two_frames_in_one_tcp_write(echo_server: ServerProcess) -> None:
         assert ws.recv_message() == (TEXT, b"first")
         assert ws.recv_message() == (BINARY, b"second")
         # Many at once, with a close at the end: all echoes come before the close.
-        ws.send_raw(b"".join(F(TEXT, str(i).encode()) for i in range(100)) + F(CLOSE, close_payload(1000)))
+        ws.send_raw(
+            b"".join(F(TEXT, str(i).encode()) for i in range(100)) + F(CLOSE, close_payload(1000))
+        )
         for i in range(100):
             assert ws.recv_message() == (TEXT, str(i).encode())
         assert ws.expect_close().close_code == 1000
@@ -291,3 +294,73 @@ def test_data_after_close_is_ignored(echo_server: ServerProcess) -> None:
         assert f.close_code == 1000
         assert ws.wait_eof(5) == b""
 
+
+# -- the upgrade request itself ---------------------------------------------------------------
+
+
+def _upgrade_request(path: str = "/echo", version: str = "13", key: str | None = None) -> bytes:
+    key = key if key is not None else "dGhlIHNhbXBsZSBub25jZQ=="
+    key_line = f"Sec-WebSocket-Key: {key}\r\n" if key else ""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\n{key_line}Sec-WebSocket-Version: {version}\r\n\r\n"
+    ).encode()
+
+
+def _read_until(sock: socket.socket, marker: bytes, timeout: float = 5.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while marker not in data:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_frames_in_the_same_write_as_the_upgrade(echo_server: ServerProcess) -> None:
+    with socket.create_connection((echo_server.host, echo_server.port), timeout=5) as sock:
+        sock.sendall(_upgrade_request() + F(TEXT, b"pipelined") + F(BINARY, b"too"))
+        head = _read_until(sock, b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head  # RFC 6455 1.3 sample key
+        expected = b"\x81\x09pipelined\x82\x03too"
+        rest = head.split(b"\r\n\r\n", 1)[1]
+        while len(rest) < len(expected):
+            rest += _read_until(sock, expected[-3:])
+        assert rest == expected
+
+
+def test_upgrade_request_in_one_byte_writes(echo_server: ServerProcess) -> None:
+    with socket.create_connection((echo_server.host, echo_server.port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i, b in enumerate(_upgrade_request()):
+            sock.sendall(bytes([b]))
+            if i % 8 == 0:
+                time.sleep(0.0005)
+        head = _read_until(sock, b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        sock.sendall(F(TEXT, b"ok"))
+        assert _read_until(sock, b"ok").endswith(b"\x81\x02ok")
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (_upgrade_request(key=""), b"400"),
+        (_upgrade_request(key="dG9vIHNob3J0"), b"400"),  # decodes to 9 bytes, not 16
+        (_upgrade_request(version="8"), b"426"),
+        (_upgrade_request(path="/no-such-endpoint"), b"404"),
+    ],
+    ids=["no-key", "short-key", "version-8", "unknown-path"],
+)
+def test_bad_upgrade_is_refused_with_http_status(
+    request_bytes: bytes, status: bytes, echo_server: ServerProcess
+) -> None:
+    with socket.create_connection((echo_server.host, echo_server.port), timeout=5) as sock:
+        sock.sendall(request_bytes)
+        head = _read_until(sock, b"\r\n\r\n")
+        assert head.split(b" ")[1] == status, head
+        if status == b"426":
+            assert b"sec-websocket-version: 13" in head.lower()

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from conftest import ServerProcess, start_server
 from websockets.asyncio.client import connect as ws_connect
-from wsraw import BINARY, PING, PONG, TEXT, RawWS, build_frame
+from wsraw import BINARY, PING, PONG, TEXT, RawWS, build_frame, text_of_size
 
 MIB16 = 16 * 1024 * 1024
 FINGERPRINT_RE = re.compile(r"\b((?:[0-9A-Fa-f]{2}:){31}[0-9A-Fa-f]{2})\b")
@@ -57,10 +57,25 @@ def cert_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     cert, key = d / "cert.pem", d / "key.pem"
     subprocess.run(
         [
-            openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
-            "-subj", "/CN=scanbridge test", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],  # fmt: skip
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=scanbridge test",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
         check=True,
         capture_output=True,
         timeout=30,
@@ -121,7 +136,14 @@ async def test_websockets_over_wss(compression: str | None, https_server: Server
     async with ws_connect(
         https_server.url + "/echo", ssl=no_verify(), compression=compression, max_size=None
     ) as ws:
-        for msg in ["héllo wss ✓", b"\x00\x01\xfe\xff", "", b"", "ü" * 70000, bytes(range(256)) * 300]:
+        for msg in [
+            "héllo wss ✓",
+            b"\x00\x01\xfe\xff",
+            "",
+            b"",
+            "ü" * 70000,
+            bytes(range(256)) * 300,
+        ]:
             await ws.send(msg)
             assert await asyncio.wait_for(ws.recv(), 10) == msg
         await ws.send(["frag", "mented"])
@@ -132,13 +154,7 @@ async def test_websockets_over_wss(compression: str | None, https_server: Server
 @pytest.mark.parametrize("kind", ["text", "binary"])
 async def test_websockets_16mib_over_wss(kind: str, https_server: ServerProcess) -> None:
     block = random.Random(16).randbytes(4096)
-    msg: str | bytes = ("Grüße 😀 " * (MIB16 // 14 + 1)).encode()[:MIB16].decode(
-        errors="ignore"
-    ) if kind == "text" else (block * 4096)
-    if isinstance(msg, str):
-        msg += "x" * (MIB16 - len(msg.encode()))
-        assert len(msg.encode()) == MIB16
-    assert (len(msg.encode()) if isinstance(msg, str) else len(msg)) == MIB16
+    msg: str | bytes = text_of_size(MIB16) if kind == "text" else block * 4096
     async with ws_connect(https_server.url + "/echo", ssl=no_verify(), max_size=None) as ws:
         await ws.send(msg)
         assert await asyncio.wait_for(ws.recv(), 30) == msg
@@ -210,7 +226,7 @@ def test_plaintext_client_on_tls_port_does_not_hurt(https_server: ServerProcess)
         healthy.echo(TEXT, b"still fine")
 
 
-# -- --ssl-certfile / --ssl-keyfile ------------------------------------------------------------------
+# -- --ssl-certfile / --ssl-keyfile ---------------------------------------------------------
 
 
 def verifying_context(cert: Path) -> ssl.SSLContext:

@@ -70,6 +70,19 @@ def deflate_message(data: bytes) -> bytes:
     return out[:-4]
 
 
+_TEXT_UNIT = "Grüße, 世界! 😀 ñ € "  # 1-, 2-, 3- and 4-byte UTF-8 characters
+
+
+def text_of_size(n: int) -> str:
+    """A str whose UTF-8 encoding is exactly n bytes, mostly non-ASCII."""
+    unit = _TEXT_UNIT.encode()
+    raw = (unit * (n // len(unit) + 1))[:n]
+    text = raw.decode("utf-8", errors="ignore")  # drops a cut character at the end
+    text += "x" * (n - len(text.encode()))
+    assert len(text.encode()) == n
+    return text
+
+
 @dataclass
 class Frame:
     fin: bool

@@ -353,12 +353,13 @@ class App:
         """Serve until SIGINT/SIGTERM, under uvloop when available; exit cleanly."""
 
         async def main() -> None:
-            await self.start()
-            print(f"scanbridge: listening on {self.url}", file=sys.stderr, flush=True)
+            # Handlers first: a SIGTERM right after the port opens must close cleanly.
             loop = asyncio.get_running_loop()
             stop = asyncio.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
+            await self.start()
+            print(f"scanbridge: listening on {self.url}", file=sys.stderr, flush=True)
             await stop.wait()
             log.info("stopping")
             await self.stop()

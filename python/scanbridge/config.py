@@ -38,6 +38,7 @@ __all__ = [
     "ConfigError",
     "LogLevel",
     "Port",
+    "ScannerConfig",
     "Seconds",
     "Section",
     "config_keys",
@@ -268,12 +269,19 @@ def _match_literal(value: Any, tp: Any) -> Any:
 # ------------------------------------------------------------------------ checking
 
 
+def _expected(tp: Any) -> str:
+    """What a value must be, with the type's own rule when it has one (so a bad
+    port names the range, not just "an integer")."""
+    rules = _rules(tp)
+    return rules[0].description if rules else _describe(_strip(tp))
+
+
 def _check_value(key: str, value: Any, tp: Any) -> None:
     base = _strip(tp)
     try:
         msgspec.convert(value, base, strict=True)
     except msgspec.ValidationError:
-        raise ConfigError(f"is not {_describe(base)}", key=key, value=value) from None
+        raise ConfigError(f"is not {_expected(tp)}", key=key, value=value) from None
     if base is not tp:
         try:
             msgspec.convert(value, tp, strict=True)
@@ -337,6 +345,55 @@ def _default_origins() -> list[str]:
     return ["http://localhost:*", "http://127.0.0.1:*", "null"]
 
 
+ScannerSource = Literal["evdev", "hidraw", "ble", "replay", "stdin", "demo"]
+Layout = Literal["us", "uk", "de", "fr"]
+Terminator = Literal["enter", "kp_enter", "tab"]
+
+
+def _default_terminators() -> list[Terminator]:
+    return ["enter", "kp_enter"]
+
+
+class ScannerConfig(Section, kw_only=True, forbid_unknown_fields=True):
+    """One ``[[scanners]]`` table: a scanner source and how to read it."""
+
+    source: ScannerSource
+    device_serial: str | None = None
+    device_model: str | None = None
+    #: The scanner's keyboard layout (keyboard-wedge sources).
+    layout: Layout = "us"
+    #: evdev / hidraw / replay: a device node, by-id link, file or FIFO.
+    path: str | None = None
+    #: evdev: match by device name (``*`` and ``?`` patterns) or vendor/product ids (hex).
+    name: str | None = None
+    vendor: str | None = None
+    product: str | None = None
+    grab: bool = True
+    terminators: list[Terminator] = msgspec.field(default_factory=_default_terminators)
+    #: A code without terminator ends after this many seconds without a key.
+    inter_key_timeout: Annotated[float, msgspec.Meta(gt=0, le=10)] = 0.05
+    min_length: Annotated[int, msgspec.Meta(ge=1)] = 1
+    #: Bursts whose average key gap is longer are typing, not scanning (off when 0).
+    max_avg_key_gap: Seconds = 0.0
+    #: ble: device address and notify characteristic UUID.
+    address: str | None = None
+    characteristic: str | None = None
+    #: demo: seconds between simulated scans.
+    interval: Annotated[float, msgspec.Meta(gt=0)] = 3.0
+
+    def check(self) -> None:
+        needs = {"replay": "path", "ble": "address"}
+        key = needs.get(self.source)
+        if key and getattr(self, key) is None:
+            raise ConfigError(
+                f"needs '{key}' for source {self.source!r}", key="source", value=self.source
+            )
+        if self.source == "ble" and self.characteristic is None:
+            raise ConfigError(
+                "needs 'characteristic' for source 'ble'", key="source", value=self.source
+            )
+
+
 class Config(Section, kw_only=True, forbid_unknown_fields=True):
     """The server's configuration (see DESIGN.md / PROTOCOLS.md)."""
 
@@ -356,6 +413,19 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     idle_timeout: Seconds = 0.0
     ping_interval: Seconds = 0.0
     shutdown_timeout: Seconds = 5.0
+    # Streams API (PROTOCOLS.md section 1)
+    streams: bool = True
+    scanners: list[ScannerConfig] = msgspec.field(default_factory=list)
+    #: SQLite journal file; "" keeps the journal in memory only.
+    journal: str | None = None
+    journal_max_events: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    journal_max_age: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
+    undelivered_ttl: Seconds = 60.0
+    gateway_serial: str | None = None
+    #: Optional token for the Streams socket (Bearer, ?token= or Basic password).
+    token: str | None = None
+    #: HMAC key for configuration barcodes.
+    config_barcode_key: str | None = None
 
     def check(self) -> None:
         for given, missing in (("ssl_certfile", "ssl_keyfile"), ("ssl_keyfile", "ssl_certfile")):
@@ -420,9 +490,7 @@ def _coerce_text(key: str, text: str, tp: Any, source: str) -> Any:
     except ConfigError:
         raise
     except ValueError:
-        raise ConfigError(
-            f"is not {_describe(_strip(tp))}", key=key, value=text, source=source
-        ) from None
+        raise ConfigError(f"is not {_expected(tp)}", key=key, value=text, source=source) from None
 
 
 def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:

@@ -295,7 +295,7 @@ impl Conn {
         self.paused = false;
         self.deadline = None;
         self.last_ping = ctx.now;
-        if self.kind == Kind::Python && !self.reported {
+        if self.kind == Kind::Python {
             self.reported = true;
             sink(Event::Open {
                 conn: self.id,

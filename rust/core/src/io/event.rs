@@ -27,7 +27,7 @@ pub enum Event<'a> {
         req: &'a Request,
         subprotocol: Option<&'a str>,
     },
-    /// A WebSocket on a Python endpoint is open.
+    /// A WebSocket on a Python endpoint is open (also after `Server::accept`).
     Open {
         conn: ConnId,
         listener: u32,

@@ -229,7 +229,21 @@ impl FrameReader {
                 } else {
                     0
                 };
-                if have + h.len > self.max_message as u64 {
+                let compressed = if h.opcode == OP_CONT {
+                    self.msg_compressed
+                } else {
+                    h.rsv1
+                };
+                // The limit is on the message, which for permessage-deflate is the
+                // inflated data (checked while inflating); on the wire allow for
+                // deflate's overhead on incompressible data.
+                let max = self.max_message as u64;
+                let limit = if compressed {
+                    max + max / 64 + 1024
+                } else {
+                    max
+                };
+                if have + h.len > limit {
                     Err(CloseError::new(TOO_BIG, "message too big"))
                 } else {
                     Ok(())
