@@ -15,6 +15,7 @@ from . import _core
 from .config import Config, ConfigError
 from .endpoint import Endpoint
 from .http import HTTPError, Request, Response, Router
+from .scan import Scan
 from .session import Headers, Session
 
 log = logging.getLogger("scanbridge")
@@ -49,6 +50,14 @@ class App:
         self.host: str = config.host
         self.port: int = config.port
         self.tls_fingerprint: str | None = None
+        self._pems: tuple[bytes, bytes] | None = None
+        self._scan_hooks: list[Callable[[Scan], Any]] = []
+        self._command_hooks: list[Callable[..., Any]] = []
+        self._extra_sources: list[Any] = []
+        self.streams: Any = None  # StreamsService once started (config.streams)
+        from .routes import install_routes
+
+        install_routes(self)
 
     # ---- registration ---------------------------------------------------
 
@@ -83,6 +92,69 @@ class App:
             return fn
 
         return register
+
+    def on_scan(self, fn: H) -> H:
+        """Decorator: ``fn(scan)`` (sync or async) runs for every scan before it is
+        published; returning False stops it. An exception is logged, delivery goes on."""
+        self._scan_hooks.append(fn)
+        if self.streams is not None:
+            self.streams.scan_hooks.append(fn)
+        return fn
+
+    def on_command(self, fn: H) -> H:
+        """Decorator: ``fn(command, session)`` runs for every valid Streams command."""
+        self._command_hooks.append(fn)
+        if self.streams is not None:
+            self.streams.command_hooks.append(fn)
+        return fn
+
+    def add_source(self, source: Any) -> None:
+        """Add a scanner source (a ``scanbridge.scanners.Source``) before start."""
+        self._extra_sources.append(source)
+
+    async def inject_scan(
+        self, code: str, device_serial: str | None = None, *, raw: bytes | None = None,
+        symbology: str | None = None,
+    ) -> Scan | None:
+        """Publish a scan as if a scanner read it (POST /api/scans does this)."""
+        if self.streams is None:
+            raise RuntimeError("the Streams service is not running")
+        scan = Scan(code, raw if raw is not None else code.encode(),
+                    device_serial or "API-0001", symbology=symbology, source="api")
+        return await self.streams.publish_scan(scan)
+
+    def _handle_config_barcode(self, scan: Scan) -> bool:
+        """True when the scan was a configuration barcode (applied or refused, never published)."""
+        from .config_barcode import handle_config_barcode
+
+        return handle_config_barcode(self, scan)
+
+    def _apply_config(self, new: Config, changes: dict[str, Any]) -> None:
+        """Apply a validated change at run time (configuration barcodes)."""
+        old_port = self.config.port
+        self.config = new
+        if "log_level" in changes:
+            logging.getLogger().setLevel(new.log_level.upper())
+        if "port" in changes and new.port != old_port and self._core is not None:
+            self._rebind(new.port)
+
+    def _rebind(self, port: int) -> None:
+        """Listen on `port` instead; open connections stay."""
+        core = self._core
+        assert core is not None
+        old = [lid for lid, *_ in core.listeners()]
+        kw: dict[str, Any] = {}
+        if self._pems:
+            kw = {"cert_pem": self._pems[0], "key_pem": self._pems[1]}
+        try:
+            _, _, bound = core.listen(self.host, port, **kw)
+        except OSError as e:
+            log.error("cannot move to port %d: %s; staying on %d", port, e, self.port)
+            return
+        for lid in old:
+            core.set_listener_enabled(lid, False)
+        log.warning("now listening on port %d (was %d)", bound, self.port)
+        self.port = bound
 
     # ---- sessions -------------------------------------------------------
 
@@ -165,10 +237,32 @@ class App:
             elif kind == _core.EV_HTTP:
                 self._spawn(self._http(ev))
             elif kind == _core.EV_UPGRADE:
-                # No endpoint asks yet; refuse rather than leave it hanging.
-                assert self._core is not None
-                self._core.respond(ev[1], 500, [], b"upgrade not handled\n")
-                self._schedule_flush()
+                self._spawn(self._upgrade(ev))
+
+    async def _upgrade(self, ev: tuple[Any, ...]) -> None:
+        """An endpoint's on_upgrade decides: accept (with headers) or refuse."""
+        _, conn, ep_id, listener, path, query, headers, host, port, _sub = ev
+        ep = self._ep_objects[ep_id]
+        req = Request("GET", path, query, Headers(headers), b"", (host, port), listener)
+        try:
+            r = ep.on_upgrade(req)
+            if inspect.isawaitable(r):
+                r = await r
+        except HTTPError as e:
+            r = e.response()
+        except Exception:
+            log.exception("on_upgrade of %s failed", path)
+            r = Response.json({"error": "internal error"}, 500)
+        core = self._core
+        if core is None:
+            return
+        if isinstance(r, Response):
+            core.respond(conn, r.status, r.headers, r.body)
+        else:
+            _, events = core.accept(conn, list(r or []))
+            if events:
+                self._dispatch(events)
+        self._schedule_flush()
 
     def _open(self, ev: tuple[Any, ...]) -> None:
         _, conn, ep_id, listener, path, query, headers, host, port, sub = ev
@@ -286,9 +380,29 @@ class App:
             core.add_endpoint(["/echo"], "echo")
             self._ep_objects.append(Endpoint())
         for paths, ep, options in self._endpoints:
-            core.add_endpoint(paths, "python", subprotocols=options.get("subprotocols", []))
+            asks = getattr(ep, "asks_upgrade", None)
+            if asks is None:
+                asks = type(ep).on_upgrade is not Endpoint.on_upgrade
+            core.add_endpoint(
+                paths, "python", subprotocols=options.get("subprotocols", []), ask_upgrade=asks
+            )
             self._ep_objects.append(ep)
         return core
+
+    def _start_streams(self) -> None:
+        from .scanners import make_source
+        from .streams.endpoint import StreamsEndpoint
+        from .streams.service import StreamsService
+
+        svc = StreamsService(self)
+        svc.scan_hooks.extend(self._scan_hooks)
+        svc.command_hooks.extend(self._command_hooks)
+        for i, sc in enumerate(self.config.scanners):
+            svc.add_source(make_source(sc, i))
+        for src in self._extra_sources:
+            svc.add_source(src)
+        self.streams = svc
+        self._endpoints.insert(0, (["/", "/streams"], StreamsEndpoint(svc), {}))
 
     @property
     def scheme(self) -> str:
@@ -305,7 +419,9 @@ class App:
             raise RuntimeError("already started")
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        pems = self._tls_pems()
+        pems = self._pems = self._tls_pems()
+        if self.config.streams and self.streams is None:
+            self._start_streams()
         core = self._build_core()
         kw: dict[str, Any] = {}
         if pems:
@@ -318,6 +434,8 @@ class App:
         self.host, self.port = host, port
         self._loop.add_reader(core.fileno(), self._on_ready)
         self._loop.call_later(TICK_SECONDS, self._tick)
+        if self.streams is not None:
+            await self.streams.start()
         log.info("listening on %s", self.url)
 
     async def stop(self, timeout: float | None = None) -> None:
@@ -327,6 +445,8 @@ class App:
             return
         if timeout is None:
             timeout = self.config.shutdown_timeout
+        if self.streams is not None:
+            await self.streams.stop()
         core.shutdown(1001, "server shutting down")
         deadline = time.monotonic() + timeout
         while core.connection_count() and time.monotonic() < deadline:

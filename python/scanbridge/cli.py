@@ -9,6 +9,7 @@ To add a flag for a config key: one line in :data:`CONFIG_FLAGS`.
 
 import functools
 import logging
+import sys
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any
@@ -73,6 +74,12 @@ CONFIG_FLAGS: tuple[_Flag, ...] = (
         metavar="N",
         help=f"Larger messages get close code 1009 [{_default('max_message_bytes')}].",
     ),
+    _flag("journal", "--journal", metavar="FILE",
+          help="SQLite journal of Streams events (:memory: = none) [user data dir].",),
+    _flag("token", "--token", metavar="TOKEN",
+          help="Require this token on the Streams socket (Bearer, ?token= or Basic)."),
+    _flag("gateway_serial", "--gateway-serial", metavar="SERIAL",
+          help="This server's serial in Streams events [derived from the machine id]."),
     _flag(
         "log_level",
         "--log-level",
@@ -127,14 +134,92 @@ def main() -> None:
 
 
 @main.command()
+@click.option(
+    "--scanner",
+    "scanner_specs",
+    multiple=True,
+    metavar="SPEC",
+    help="Add a scanner: SOURCE[:key=value,...], e.g. demo, stdin, "
+    "replay:path=FIFO,layout=de, evdev:name=*Scanner*, hidraw:path=/dev/hidraw0 (repeatable).",
+)
 @with_config
-def serve(config: Config) -> None:
+def serve(config: Config, scanner_specs: tuple[str, ...]) -> None:
     """Run the server until SIGINT or SIGTERM."""
+    if scanner_specs:
+        from scanbridge.scanners import parse_scanner_spec
+
+        try:
+            extra = [parse_scanner_spec(spec) for spec in scanner_specs]
+        except ValueError as e:
+            raise ConfigError(str(e), key="scanner") from None
+        config.scanners = [*config.scanners, *extra]
+        config.validate()
     configure_logging(config.log_level)
     from scanbridge.app import App
 
     app = App(config)
     app.run()
+
+
+@main.command()
+@click.argument("code")
+@click.option("--server", default="http://127.0.0.1:9998", show_default=True,
+              help="The scanbridge server to inject into.")
+@click.option("--device-serial", default=None, help="The scan's device serial [API-0001].")
+def scan(code: str, server: str, device_serial: str | None) -> None:
+    """Inject a scan (POST /api/scans) as if a scanner read CODE."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    body: dict[str, Any] = {"code": code}
+    if device_serial:
+        body["device_serial"] = device_serial
+    req = urllib.request.Request(
+        server.rstrip("/") + "/api/scans",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            click.echo(r.read().decode())
+    except urllib.error.HTTPError as e:
+        click.echo(f"scanbridge scan: {e.code} {e.read().decode().strip()}", err=True)
+        sys.exit(1)
+    except OSError as e:
+        click.echo(f"scanbridge scan: cannot reach {server}: {e}", err=True)
+        sys.exit(1)
+
+
+@main.command("config-barcode")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", required=True,
+              help="A change, e.g. --set port=9999 (repeatable).")
+@click.option("--out", default=None, metavar="FILE.png|FILE.svg",
+              help="Write the QR code here; without it, print the barcode's text.")
+@click.option("--key", default=None, metavar="KEY",
+              help="The HMAC key [config_barcode_key of the config].")
+@with_config
+def config_barcode(config: Config, settings: tuple[str, ...], out: str | None,
+                   key: str | None) -> None:
+    """Make a signed configuration barcode; a scanner that reads it changes the server."""
+    from scanbridge.config_barcode import make_config_text, render
+
+    changes: dict[str, Any] = {}
+    for item in settings:
+        k, eq, v = item.partition("=")
+        if not eq:
+            raise ConfigError("is not KEY=VALUE", key="--set", value=item)
+        try:
+            changes[k.strip()] = msgspec.json.decode(v.encode())
+        except msgspec.DecodeError:
+            changes[k.strip()] = v
+    text = make_config_text(changes, key or config.config_barcode_key or "")
+    if out:
+        render(text, out)
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text)
 
 
 @main.command("check-config")

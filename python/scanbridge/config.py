@@ -416,7 +416,8 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     # Streams API (PROTOCOLS.md section 1)
     streams: bool = True
     scanners: list[ScannerConfig] = msgspec.field(default_factory=list)
-    #: SQLite journal file; "" keeps the journal in memory only.
+    #: SQLite journal file; ":memory:" keeps it in memory only. Default: a file per
+    #: port under the user's data directory (memory only with port 0).
     journal: str | None = None
     journal_max_events: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     journal_max_age: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0

@@ -6,6 +6,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .http import Request, Response
     from .session import Session
 
 log = logging.getLogger("scanbridge.endpoint")
@@ -19,6 +20,15 @@ class Endpoint:
     """
 
     path: str = ""
+
+    def on_upgrade(self, request: Request) -> Response | list[tuple[str, str]] | None:
+        """Decide on an upgrade before the 101 (auth, extra response headers).
+
+        Return None to accept, a list of headers to accept with them, or a
+        Response to refuse. May be async. Only endpoints that override it
+        are asked (the others are accepted in Rust).
+        """
+        return None
 
     async def on_connect(self, session: Session) -> Any:
         return None

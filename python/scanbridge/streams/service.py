@@ -61,10 +61,16 @@ class StreamsService(Sink):
         self.app = app
         self.config = cfg
         self.gateway_serial = cfg.gateway_serial or default_gateway_serial()
-        if cfg.journal == "":
-            path: Path | None = None
+        path: Path | None
+        if cfg.journal == ":memory:" or (cfg.journal is None and cfg.port == 0):
+            # Memory only (a server on a random port has no stable identity to resume).
+            path = None
+        elif cfg.journal:
+            path = Path(cfg.journal)
         else:
-            path = Path(cfg.journal) if cfg.journal else default_journal_path()
+            # One journal per port: two servers on one machine don't share seqs.
+            default = default_journal_path()
+            path = default.with_name(f"{default.stem}-{cfg.port}{default.suffix}")
         self.journal = Journal(path, max_events=cfg.journal_max_events, max_age=cfg.journal_max_age)
         self.sources: dict[str, Source] = {}
         self.scan_hooks: list[ScanHook] = []

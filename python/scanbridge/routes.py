@@ -1,0 +1,46 @@
+"""Built-in HTTP routes: the scan API and the demo page."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .http import HTTPError, Request, Response
+
+if TYPE_CHECKING:
+    from .app import App
+
+
+def install_routes(app: App) -> None:
+    @app.route("POST", "/api/scans")
+    async def post_scan(request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("code"), str) or not body["code"]:
+            raise HTTPError(400, 'body must be a JSON object with a non-empty string "code"')
+        serial = body.get("device_serial")
+        if serial is not None and (not isinstance(serial, str) or not serial):
+            raise HTTPError(400, '"device_serial" must be a non-empty string')
+        if app.streams is None:
+            raise HTTPError(503, "the Streams service is not running")
+        scan = await app.inject_scan(body["code"], serial)
+        if scan is None:
+            return Response.json({"published": False}, 200)
+        return Response.json(
+            {"published": True, "seq": scan.seq, "event_id": scan.event_id}, 201
+        )
+
+    @app.route("GET", "/api/devices")
+    async def devices(request: Request) -> Response:
+        if app.streams is None:
+            return Response.json([])
+        return Response.json(
+            [
+                {"device_serial": d.serial, "device_model": d.model, "connected": d.connected}
+                for d in app.streams.devices()
+            ]
+        )
+
+    @app.route("GET", "/")
+    async def index(request: Request) -> Response:
+        from .demo_page import DEMO_PAGE
+
+        return Response.html(DEMO_PAGE)
