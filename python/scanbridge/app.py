@@ -113,14 +113,23 @@ class App:
         self._extra_sources.append(source)
 
     async def inject_scan(
-        self, code: str, device_serial: str | None = None, *, raw: bytes | None = None,
+        self,
+        code: str,
+        device_serial: str | None = None,
+        *,
+        raw: bytes | None = None,
         symbology: str | None = None,
     ) -> Scan | None:
         """Publish a scan as if a scanner read it (POST /api/scans does this)."""
         if self.streams is None:
             raise RuntimeError("the Streams service is not running")
-        scan = Scan(code, raw if raw is not None else code.encode(),
-                    device_serial or "API-0001", symbology=symbology, source="api")
+        scan = Scan(
+            code,
+            raw if raw is not None else code.encode(),
+            device_serial or "API-0001",
+            symbology=symbology,
+            source="api",
+        )
         return await self.streams.publish_scan(scan)
 
     def _handle_config_barcode(self, scan: Scan) -> bool:

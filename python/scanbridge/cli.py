@@ -74,12 +74,24 @@ CONFIG_FLAGS: tuple[_Flag, ...] = (
         metavar="N",
         help=f"Larger messages get close code 1009 [{_default('max_message_bytes')}].",
     ),
-    _flag("journal", "--journal", metavar="FILE",
-          help="SQLite journal of Streams events (:memory: = none) [user data dir].",),
-    _flag("token", "--token", metavar="TOKEN",
-          help="Require this token on the Streams socket (Bearer, ?token= or Basic)."),
-    _flag("gateway_serial", "--gateway-serial", metavar="SERIAL",
-          help="This server's serial in Streams events [derived from the machine id]."),
+    _flag(
+        "journal",
+        "--journal",
+        metavar="FILE",
+        help="SQLite journal of Streams events (:memory: = none) [user data dir].",
+    ),
+    _flag(
+        "token",
+        "--token",
+        metavar="TOKEN",
+        help="Require this token on the Streams socket (Bearer, ?token= or Basic).",
+    ),
+    _flag(
+        "gateway_serial",
+        "--gateway-serial",
+        metavar="SERIAL",
+        help="This server's serial in Streams events [derived from the machine id].",
+    ),
     _flag(
         "log_level",
         "--log-level",
@@ -163,8 +175,12 @@ def serve(config: Config, scanner_specs: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("code")
-@click.option("--server", default="http://127.0.0.1:9998", show_default=True,
-              help="The scanbridge server to inject into.")
+@click.option(
+    "--server",
+    default="http://127.0.0.1:9998",
+    show_default=True,
+    help="The scanbridge server to inject into.",
+)
 @click.option("--device-serial", default=None, help="The scan's device serial [API-0001].")
 def scan(code: str, server: str, device_serial: str | None) -> None:
     """Inject a scan (POST /api/scans) as if a scanner read CODE."""
@@ -193,15 +209,27 @@ def scan(code: str, server: str, device_serial: str | None) -> None:
 
 
 @main.command("config-barcode")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", required=True,
-              help="A change, e.g. --set port=9999 (repeatable).")
-@click.option("--out", default=None, metavar="FILE.png|FILE.svg",
-              help="Write the QR code here; without it, print the barcode's text.")
-@click.option("--key", default=None, metavar="KEY",
-              help="The HMAC key [config_barcode_key of the config].")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    required=True,
+    help="A change, e.g. --set port=9999 (repeatable).",
+)
+@click.option(
+    "--out",
+    default=None,
+    metavar="FILE.png|FILE.svg",
+    help="Write the QR code here; without it, print the barcode's text.",
+)
+@click.option(
+    "--key", default=None, metavar="KEY", help="The HMAC key [config_barcode_key of the config]."
+)
 @with_config
-def config_barcode(config: Config, settings: tuple[str, ...], out: str | None,
-                   key: str | None) -> None:
+def config_barcode(
+    config: Config, settings: tuple[str, ...], out: str | None, key: str | None
+) -> None:
     """Make a signed configuration barcode; a scanner that reads it changes the server."""
     from scanbridge.config_barcode import make_config_text, render
 

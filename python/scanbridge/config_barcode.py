@@ -29,8 +29,14 @@ log = logging.getLogger("scanbridge.config_barcode")
 
 PREFIX = "SBCFG1."
 #: Keys a barcode may change while the server runs.
-SETTABLE = ("port", "undelivered_ttl", "log_level", "allowed_origins", "idle_timeout",
-            "ping_interval")
+SETTABLE = (
+    "port",
+    "undelivered_ttl",
+    "log_level",
+    "allowed_origins",
+    "idle_timeout",
+    "ping_interval",
+)
 
 
 def _b64(data: bytes) -> str:
@@ -45,13 +51,19 @@ def make_config_text(changes: dict[str, Any], key: str, *, now: float | None = N
     """The signed text for a configuration barcode."""
     bad = [k for k in changes if k not in SETTABLE]
     if bad:
-        raise ConfigError(f"cannot be set by barcode (settable: {', '.join(SETTABLE)})",
-                          key=bad[0], value=changes[bad[0]])
+        raise ConfigError(
+            f"cannot be set by barcode (settable: {', '.join(SETTABLE)})",
+            key=bad[0],
+            value=changes[bad[0]],
+        )
     if not key:
         raise ConfigError("is required to sign a configuration barcode", key="config_barcode_key")
     Config(**changes)  # validate values (port range etc.)
-    payload = _b64(json.dumps({"v": 1, "set": changes, "iat": int(now or time.time())},
-                              separators=(",", ":")).encode())
+    payload = _b64(
+        json.dumps(
+            {"v": 1, "set": changes, "iat": int(now or time.time())}, separators=(",", ":")
+        ).encode()
+    )
     head = PREFIX + payload
     sig = _b64(hmac.new(key.encode(), head.encode(), hashlib.sha256).digest())
     return f"{head}.{sig}"
@@ -62,7 +74,7 @@ def parse_config_text(text: str, key: str) -> dict[str, Any]:
     if not text.startswith(PREFIX):
         raise ValueError("not a configuration barcode")
     try:
-        payload, sig = text[len(PREFIX):].split(".")
+        payload, sig = text[len(PREFIX) :].split(".")
     except ValueError:
         raise ValueError("malformed configuration barcode") from None
     expected = hmac.new(key.encode(), (PREFIX + payload).encode(), hashlib.sha256).digest()
@@ -94,8 +106,10 @@ def handle_config_barcode(app: App, scan: Scan) -> bool:
         return False
     key = app.config.config_barcode_key
     if not key:
-        log.warning("configuration barcode from %s ignored: no config_barcode_key is set",
-                    scan.device_serial)
+        log.warning(
+            "configuration barcode from %s ignored: no config_barcode_key is set",
+            scan.device_serial,
+        )
         return True
     try:
         changes = parse_config_text(scan.code, key)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+from importlib import resources
 from typing import TYPE_CHECKING
 
 from .http import HTTPError, Request, Response
 
 if TYPE_CHECKING:
     from .app import App
+
+
+@functools.cache
+def static_text(name: str) -> str:
+    """A file shipped in scanbridge/static."""
+    return resources.files("scanbridge").joinpath("static", name).read_text("utf-8")
 
 
 def install_routes(app: App) -> None:
@@ -24,9 +32,7 @@ def install_routes(app: App) -> None:
         scan = await app.inject_scan(body["code"], serial)
         if scan is None:
             return Response.json({"published": False}, 200)
-        return Response.json(
-            {"published": True, "seq": scan.seq, "event_id": scan.event_id}, 201
-        )
+        return Response.json({"published": True, "seq": scan.seq, "event_id": scan.event_id}, 201)
 
     @app.route("GET", "/api/devices")
     async def devices(request: Request) -> Response:
@@ -41,6 +47,4 @@ def install_routes(app: App) -> None:
 
     @app.route("GET", "/")
     async def index(request: Request) -> Response:
-        from .demo_page import DEMO_PAGE
-
-        return Response.html(DEMO_PAGE)
+        return Response.html(static_text("demo.html"))

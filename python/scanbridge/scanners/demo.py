@@ -41,8 +41,14 @@ class DemoSource(Source):
                 continue
             code, symbology = demo_code(self.rng)
             await sink.scan(
-                Scan(code, code.encode(), self.device.serial, symbology=symbology,
-                     device_model=self.device.model, source=self.kind)
+                Scan(
+                    code,
+                    code.encode(),
+                    self.device.serial,
+                    symbology=symbology,
+                    device_model=self.device.model,
+                    source=self.kind,
+                )
             )
 
     async def command(self, command: object) -> bool:

@@ -52,11 +52,14 @@ class KeyboardReader:
     def _take(self, decoded: list[tuple[str, bytes, float, float, bool]]) -> None:
         for text, raw, _first, _last, human in decoded:
             if human:
-                log.debug("%s: ignored typing %r (too slow for a scanner)", self.device.serial, text)
+                log.debug(
+                    "%s: ignored typing %r (too slow for a scanner)", self.device.serial, text
+                )
                 continue
             self._pending.append(
-                Scan(text, raw, self.device.serial, device_model=self.device.model,
-                     source=self.kind)
+                Scan(
+                    text, raw, self.device.serial, device_model=self.device.model, source=self.kind
+                )
             )
         if self._pending:
             self._wake.set()

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import stat
+from pathlib import Path
 
 from ..config import ScannerConfig
 from .base import DeviceInfo, Sink, Source
@@ -31,10 +32,10 @@ class ReplaySource(Source):
                 await self._fifo(reader)
             else:
                 await sink.state(self.device, True)
-                with open(self.path, "rb") as f:
-                    while chunk := f.read(65536):
-                        if self.enabled:
-                            reader.feed(chunk)
+                data = await asyncio.to_thread(Path(self.path).read_bytes)
+                for i in range(0, len(data), 65536):
+                    if self.enabled:
+                        reader.feed(data[i : i + 65536])
                 reader.end()
                 await asyncio.sleep(0)
                 await asyncio.Event().wait()  # a file is replayed once; stay connected

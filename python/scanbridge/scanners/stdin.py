@@ -25,6 +25,13 @@ class StdinSource(Source):
             code = line.rstrip(b"\r\n")
             if code and self.enabled:
                 text = code.decode("utf-8", "replace")
-                await sink.scan(Scan(text, code, self.device.serial, source=self.kind,
-                                     device_model=self.device.model))
+                await sink.scan(
+                    Scan(
+                        text,
+                        code,
+                        self.device.serial,
+                        source=self.kind,
+                        device_model=self.device.model,
+                    )
+                )
         await sink.state(self.device, False)

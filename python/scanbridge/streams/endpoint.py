@@ -59,7 +59,8 @@ class StreamsEndpoint(Endpoint):
     async def on_binary(self, session: Session, data: bytes) -> None:
         await session.send_text(
             m.encode(
-                m.error_event(None, "ERROR_INVALID_COMMAND",
-                              "commands are JSON text messages, not binary")
+                m.error_event(
+                    None, "ERROR_INVALID_COMMAND", "commands are JSON text messages, not binary"
+                )
             ).decode()
         )
