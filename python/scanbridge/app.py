@@ -431,6 +431,7 @@ class App:
         pems = self._pems = self._tls_pems()
         if self.config.streams and self.streams is None:
             self._start_streams()
+            self.streams.preflight()
         core = self._build_core()
         kw: dict[str, Any] = {}
         if pems:

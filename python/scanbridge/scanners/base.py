@@ -45,6 +45,9 @@ class Source:
         self.device = device
         self.enabled = True
 
+    def preflight(self) -> None:
+        """Check at start that this source can work; raise with a clear message if not."""
+
     async def run(self, sink: Sink) -> None:
         raise NotImplementedError
 

@@ -88,6 +88,18 @@ class StreamsService(Sink):
             raise ValueError(f"two scanners have device_serial {serial!r}")
         self.sources[serial] = source
 
+    def preflight(self) -> None:
+        """Every source checks it can work (e.g. BLE needs BlueZ); raise ConfigError if not."""
+        from ..config import ConfigError
+
+        for src in self.sources.values():
+            try:
+                src.preflight()
+            except Exception as e:
+                raise ConfigError(
+                    f"cannot start: {e}", key="scanners", value=src.device.serial
+                ) from None
+
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for src in self.sources.values():
