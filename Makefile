@@ -38,7 +38,7 @@ release: $(PY)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/maturin develop -q --release
 
 run: setup
-	$(VENV)/bin/scanbridge serve --echo
+	$(VENV)/bin/scanbridge serve --echo --scanner demo
 
 test: setup test-rust test-python
 

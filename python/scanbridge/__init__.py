@@ -2,9 +2,10 @@
 
 from ._core import __version__
 from .app import App
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, ScannerConfig, load_config
 from .endpoint import Endpoint
 from .http import HTTPError, Request, Response
+from .scan import Scan
 from .session import Headers, Session, SessionClosed
 
 __all__ = [
@@ -16,6 +17,8 @@ __all__ = [
     "Headers",
     "Request",
     "Response",
+    "Scan",
+    "ScannerConfig",
     "Session",
     "SessionClosed",
     "__version__",
