@@ -4,6 +4,7 @@
 //!   RFC 7692 permessage-deflate.
 //! - [`io`]: non-blocking sockets behind one poller, TLS, corked writes.
 pub mod glob;
+pub mod hid;
 pub mod hub;
 pub mod io;
 pub mod wire;

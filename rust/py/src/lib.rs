@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod codec;
+mod hid;
 mod server;
 
 #[pymodule]
@@ -11,5 +12,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     server::register(m)?;
     codec::register(m)?;
+    hid::register(m)?;
     Ok(())
 }
