@@ -430,9 +430,9 @@ def test_toml_bad_port(tmp_path: Path) -> None:
 
 
 def test_toml_unknown_key_suggests_close_one(tmp_path: Path) -> None:
-    path = write(tmp_path, "prot = 9999\n")
+    path = write(tmp_path, "ecoh = true\n")
     assert (
-        error_of(path=path) == f"config error: unknown key 'prot' in {path}: did you mean 'port'?"
+        error_of(path=path) == f"config error: unknown key 'ecoh' in {path}: did you mean 'echo'?"
     )
 
 

@@ -35,6 +35,8 @@ class Server:
         subprotocols: list[str] = ...,
         ask_upgrade: bool = False,
         allowed_origins: list[str] | None = None,
+        idle_timeout: float | None = None,
+        ping_interval: float | None = None,
     ) -> int: ...
     def listen(
         self,
@@ -44,6 +46,9 @@ class Server:
         cert_pem: bytes | None = None,
         key_pem: bytes | None = None,
         reuse_port: bool = False,
+        allow: list[str] | None = None,
+        deny: list[str] | None = None,
+        idle_timeout: float | None = None,
     ) -> tuple[int, str, int]: ...
     def set_listener_enabled(self, listener: int, enabled: bool) -> None: ...
     def listeners(self) -> list[tuple[int, str, int, bool, bool]]: ...

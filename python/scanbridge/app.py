@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from . import _core
@@ -24,6 +25,17 @@ E = TypeVar("E", bound=type[Endpoint] | Endpoint)
 H = TypeVar("H", bound=Callable[..., Any])
 
 TICK_SECONDS = 0.5
+
+
+@dataclass(slots=True)
+class ListenerInfo:
+    """A listening port as the admin API shows it."""
+
+    alias: str
+    host: str
+    port: int
+    tls: bool
+    enabled: bool
 
 
 class App:
@@ -42,6 +54,7 @@ class App:
         self._sessions: dict[int, Session] = {}
         self._by_id: dict[str, Session] = {}
         self._ep_objects: list[Endpoint] = []
+        self._ep_auth: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._flush_scheduled = False
         self._stopping: asyncio.Event | None = None
@@ -51,6 +64,7 @@ class App:
         self.port: int = config.port
         self.tls_fingerprint: str | None = None
         self._pems: tuple[bytes, bytes] | None = None
+        self.listeners: dict[int, ListenerInfo] = {}
         self._scan_hooks: list[Callable[[Scan], Any]] = []
         self._command_hooks: list[Callable[..., Any]] = []
         self._extra_sources: list[Any] = []
@@ -62,16 +76,34 @@ class App:
     # ---- registration ---------------------------------------------------
 
     def endpoint(
-        self, path: str, *aliases: str, subprotocols: list[str] | tuple[str, ...] = ()
+        self,
+        path: str,
+        *aliases: str,
+        subprotocols: list[str] | tuple[str, ...] = (),
+        auth: Any = None,
+        idle_timeout: float | None = None,
+        ping_interval: float | None = None,
     ) -> Callable[[E], E]:
-        """Class decorator: serve this Endpoint subclass (or instance) at ``path``."""
+        """Class decorator: serve this Endpoint subclass (or instance) at ``path``.
+
+        ``auth`` is checked before the upgrade (an object with
+        ``authorize(request) -> Response | None``, e.g. ``scanbridge.BearerAuth``);
+        ``idle_timeout`` / ``ping_interval`` (seconds, 0 = off) override the server's.
+        """
 
         def register(target: E) -> E:
             obj = target() if isinstance(target, type) else target
             if not isinstance(obj, Endpoint):
                 raise TypeError("@app.endpoint decorates a scanbridge.Endpoint subclass")
             obj.path = path
-            self.add_endpoint([path, *aliases], obj, subprotocols=list(subprotocols))
+            self.add_endpoint(
+                [path, *aliases],
+                obj,
+                subprotocols=list(subprotocols),
+                auth=auth,
+                idle_timeout=idle_timeout,
+                ping_interval=ping_interval,
+            )
             return target
 
         return register
@@ -147,6 +179,65 @@ class App:
         if "port" in changes and new.port != old_port and self._core is not None:
             self._rebind(new.port)
 
+    def _listen_port(self, core: _core.Server, index: int, pc: Any) -> None:
+        """Open one ``[[ports]]`` listener (closed again at once when not enabled)."""
+        kw: dict[str, Any] = {}
+        if pc.ssl_certfile and pc.ssl_keyfile:
+            try:
+                kw["cert_pem"], kw["key_pem"] = _core.load_pem_files(
+                    pc.ssl_certfile, pc.ssl_keyfile
+                )
+            except (OSError, ValueError) as e:
+                raise ConfigError(
+                    f"cannot be used: {e}",
+                    key=f"ports[{index}].ssl_certfile",
+                    value=pc.ssl_certfile,
+                ) from None
+        elif pc.https:
+            cert, key, fp = _core.self_signed_cert(
+                sorted({"localhost", "127.0.0.1", "::1", pc.host})
+            )
+            kw["cert_pem"], kw["key_pem"] = cert.encode(), key.encode()
+            log.warning("port %s: self-signed certificate, SHA-256 fingerprint %s", pc.alias, fp)
+        if pc.access == "deny":
+            kw["allow"] = list(pc.allow)
+        elif pc.deny:
+            kw["deny"] = list(pc.deny)
+        if pc.idle_timeout:
+            kw["idle_timeout"] = pc.idle_timeout
+        try:
+            lid, host, port = core.listen(pc.host, pc.port, **kw)
+        except (OSError, ValueError) as e:
+            raise ConfigError(
+                f"cannot listen: {e}", key=f"ports[{index}].port", value=pc.port
+            ) from None
+        if not pc.enabled:
+            core.set_listener_enabled(lid, False)
+        self.listeners[lid] = ListenerInfo(pc.alias, host, port, "cert_pem" in kw, pc.enabled)
+        log.info(
+            "port %s listening on %s:%d%s",
+            pc.alias,
+            host,
+            port,
+            "" if pc.enabled else " (disabled)",
+        )
+
+    def port_alias(self, listener: int) -> str:
+        info = self.listeners.get(listener)
+        return info.alias if info else str(listener)
+
+    def set_port_enabled(self, alias: str, enabled: bool) -> ListenerInfo:
+        """Enable or disable a listener by alias (PATCH /admin/api/ports/{alias})."""
+        core = self._core
+        if core is None:
+            raise RuntimeError("the server is not running")
+        for lid, info in self.listeners.items():
+            if info.alias == alias:
+                core.set_listener_enabled(lid, enabled)
+                info.enabled = enabled
+                return info
+        raise KeyError(alias)
+
     def _rebind(self, port: int) -> None:
         """Listen on `port` instead; open connections stay."""
         core = self._core
@@ -156,12 +247,18 @@ class App:
         if self._pems:
             kw = {"cert_pem": self._pems[0], "key_pem": self._pems[1]}
         try:
-            _, _, bound = core.listen(self.host, port, **kw)
+            new_lid, _, bound = core.listen(self.host, port, **kw)
         except OSError as e:
             log.error("cannot move to port %d: %s; staying on %d", port, e, self.port)
             return
         for lid in old:
-            core.set_listener_enabled(lid, False)
+            if (
+                self.listeners.get(lid, ListenerInfo("default", "", 0, False, True)).alias
+                == "default"
+            ):
+                core.set_listener_enabled(lid, False)
+                self.listeners.pop(lid, None)
+        self.listeners[new_lid] = ListenerInfo("default", self.host, bound, bool(self._pems), True)
         log.warning("now listening on port %d (was %d)", bound, self.port)
         self.port = bound
 
@@ -252,11 +349,16 @@ class App:
         """An endpoint's on_upgrade decides: accept (with headers) or refuse."""
         _, conn, ep_id, listener, path, query, headers, host, port, _sub = ev
         ep = self._ep_objects[ep_id]
+        auth = self._ep_auth[ep_id]
         req = Request("GET", path, query, Headers(headers), b"", (host, port), listener)
         try:
-            r = ep.on_upgrade(req)
+            r = auth.authorize(req) if auth is not None else None
             if inspect.isawaitable(r):
                 r = await r
+            if r is None:
+                r = ep.on_upgrade(req)
+                if inspect.isawaitable(r):
+                    r = await r
         except HTTPError as e:
             r = e.response()
         except Exception:
@@ -388,14 +490,22 @@ class App:
         if c.echo:
             core.add_endpoint(["/echo"], "echo")
             self._ep_objects.append(Endpoint())
+        self._ep_auth = [None] * len(self._ep_objects)
         for paths, ep, options in self._endpoints:
+            auth = options.get("auth")
             asks = getattr(ep, "asks_upgrade", None)
             if asks is None:
                 asks = type(ep).on_upgrade is not Endpoint.on_upgrade
             core.add_endpoint(
-                paths, "python", subprotocols=options.get("subprotocols", []), ask_upgrade=asks
+                paths,
+                "python",
+                subprotocols=options.get("subprotocols", []),
+                ask_upgrade=bool(asks or auth is not None),
+                idle_timeout=options.get("idle_timeout"),
+                ping_interval=options.get("ping_interval"),
             )
             self._ep_objects.append(ep)
+            self._ep_auth.append(auth)
         return core
 
     def _start_streams(self) -> None:
@@ -437,11 +547,14 @@ class App:
         if pems:
             kw = {"cert_pem": pems[0], "key_pem": pems[1]}
         try:
-            _, host, port = core.listen(self.config.host, self.config.port, **kw)
+            lid, host, port = core.listen(self.config.host, self.config.port, **kw)
         except ValueError as e:
             raise ConfigError(f"is not usable: {e}", key="host", value=self.config.host) from None
         self._core = core
         self.host, self.port = host, port
+        self.listeners = {lid: ListenerInfo("default", host, port, bool(pems), True)}
+        for i, pc in enumerate(self.config.ports):
+            self._listen_port(core, i, pc)
         self._loop.add_reader(core.fileno(), self._on_ready)
         self._loop.call_later(TICK_SECONDS, self._tick)
         if self.streams is not None:

@@ -394,6 +394,31 @@ class ScannerConfig(Section, kw_only=True, forbid_unknown_fields=True):
             )
 
 
+class PortConfig(Section, kw_only=True, forbid_unknown_fields=True):
+    """One ``[[ports]]`` table: an extra listener (webMethods-style port)."""
+
+    alias: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    port: Port
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+    https: bool = False
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    idle_timeout: Seconds = 0.0
+    enabled: bool = True
+    #: "allow": everyone but the ``deny`` patterns; "deny": nobody but the ``allow`` patterns.
+    access: Literal["allow", "deny"] = "allow"
+    allow: list[str] = msgspec.field(default_factory=list)
+    deny: list[str] = msgspec.field(default_factory=list)
+
+    def check(self) -> None:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ConfigError(
+                "needs both ssl_certfile and ssl_keyfile, or neither",
+                key="ssl_certfile",
+                value=self.ssl_certfile,
+            )
+
+
 class Config(Section, kw_only=True, forbid_unknown_fields=True):
     """The server's configuration (see DESIGN.md / PROTOCOLS.md)."""
 
@@ -413,6 +438,8 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     idle_timeout: Seconds = 0.0
     ping_interval: Seconds = 0.0
     shutdown_timeout: Seconds = 5.0
+    #: Extra listeners, each with an alias (the main one is "default").
+    ports: list[PortConfig] = msgspec.field(default_factory=list)
     # Streams API (PROTOCOLS.md section 1)
     streams: bool = True
     scanners: list[ScannerConfig] = msgspec.field(default_factory=list)
@@ -429,6 +456,15 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     config_barcode_key: str | None = None
 
     def check(self) -> None:
+        seen = {"default"}
+        for i, p in enumerate(self.ports):
+            if p.alias in seen:
+                raise ConfigError(
+                    "is used twice (aliases are unique; 'default' is the main listener)",
+                    key=f"ports[{i}].alias",
+                    value=p.alias,
+                )
+            seen.add(p.alias)
         for given, missing in (("ssl_certfile", "ssl_keyfile"), ("ssl_keyfile", "ssl_certfile")):
             if getattr(self, given) is not None and getattr(self, missing) is None:
                 raise ConfigError(

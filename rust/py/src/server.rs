@@ -7,6 +7,7 @@ use std::time::Duration;
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use scanbridge_core::io::endpoint::{Access, ListenerOptions};
 use scanbridge_core::io::{self, tls, Endpoint, Event, Kind, SendError, ServerConfig};
 use scanbridge_core::wire::deflate::DeflateConfig;
 use scanbridge_core::wire::handshake::Request;
@@ -150,8 +151,11 @@ impl Server {
         })
     }
 
-    /// Serve an endpoint at `paths`; `kind` is "echo" or "python".
-    #[pyo3(signature = (paths, kind, *, subprotocols=Vec::new(), ask_upgrade=false, allowed_origins=None))]
+    /// Serve an endpoint at `paths`; `kind` is "echo" or "python". Timeouts in
+    /// seconds override the server's (0 turns them off for this endpoint).
+    #[pyo3(signature = (paths, kind, *, subprotocols=Vec::new(), ask_upgrade=false, allowed_origins=None,
+                        idle_timeout=None, ping_interval=None))]
+    #[allow(clippy::too_many_arguments)]
     fn add_endpoint(
         &mut self,
         paths: Vec<String>,
@@ -159,6 +163,8 @@ impl Server {
         subprotocols: Vec<String>,
         ask_upgrade: bool,
         allowed_origins: Option<Vec<String>>,
+        idle_timeout: Option<f64>,
+        ping_interval: Option<f64>,
     ) -> PyResult<u32> {
         let kind = match kind {
             "echo" => Kind::Echo,
@@ -174,12 +180,18 @@ impl Server {
             subprotocols,
             ask_upgrade,
             allowed_origins,
+            idle_timeout: idle_timeout.map(|s| secs(s).unwrap_or(Duration::ZERO)),
+            ping_interval: ping_interval.map(|s| secs(s).unwrap_or(Duration::ZERO)),
         };
         Ok(self.inner.add_endpoint(&paths, ep))
     }
 
-    /// Listen; returns (listener id, bound host, bound port).
-    #[pyo3(signature = (host, port, *, cert_pem=None, key_pem=None, reuse_port=false))]
+    /// Listen; returns (listener id, bound host, bound port). `allow`/`deny` are
+    /// address patterns (`*`, `?`): with `allow` given only those pass, else
+    /// everyone but `deny`; refused peers get 403.
+    #[pyo3(signature = (host, port, *, cert_pem=None, key_pem=None, reuse_port=false, allow=None, deny=None,
+                        idle_timeout=None))]
+    #[allow(clippy::too_many_arguments)]
     fn listen(
         &mut self,
         host: &str,
@@ -187,6 +199,9 @@ impl Server {
         cert_pem: Option<&[u8]>,
         key_pem: Option<&[u8]>,
         reuse_port: bool,
+        allow: Option<Vec<String>>,
+        deny: Option<Vec<String>>,
+        idle_timeout: Option<f64>,
     ) -> PyResult<(u32, String, u16)> {
         let ip: IpAddr = match host {
             "localhost" => IpAddr::from([127, 0, 0, 1]),
@@ -204,9 +219,27 @@ impl Server {
             (None, None) => None,
             _ => return Err(PyValueError::new_err("cert_pem and key_pem go together")),
         };
+        let access = match (allow, deny) {
+            (None, None) => None,
+            (Some(allow), deny) => Some(Access {
+                default_allow: false,
+                allow,
+                deny: deny.unwrap_or_default(),
+            }),
+            (None, Some(deny)) => Some(Access {
+                default_allow: true,
+                allow: Vec::new(),
+                deny,
+            }),
+        };
+        let opts = ListenerOptions {
+            access,
+            idle_timeout: idle_timeout.and_then(secs),
+            reuse_port,
+        };
         let (id, addr) = self
             .inner
-            .listen(SocketAddr::new(ip, port), tls, reuse_port)
+            .listen(SocketAddr::new(ip, port), tls, opts)
             .map_err(|e| PyOSError::new_err(format!("cannot listen on {host}:{port}: {e}")))?;
         Ok((id, addr.ip().to_string(), addr.port()))
     }

@@ -85,6 +85,10 @@ pub(crate) struct Conn {
     pub last_ping: Instant,
     pub opened_at: std::time::SystemTime,
     pub stats: ConnStats,
+    /// The listener refuses this peer: answer its request with 403.
+    pub forbidden: bool,
+    /// The listener's idle timeout, if it has its own.
+    pub idle_timeout: Option<std::time::Duration>,
 }
 
 /// What a connection needs from the server while it works.
@@ -129,6 +133,8 @@ impl Conn {
             last_ping: now,
             opened_at: std::time::SystemTime::now(),
             stats: ConnStats::default(),
+            forbidden: false,
+            idle_timeout: None,
         }
     }
 
@@ -171,6 +177,13 @@ impl Conn {
             }
             Err(e) => return self.refuse(&e, ctx),
         };
+        if self.forbidden {
+            let e = HttpError::new(
+                403,
+                format!("address {} is not allowed on this port", self.peer.ip()),
+            );
+            return self.refuse(&e, ctx);
+        }
         if req.wants_upgrade() {
             return self.on_upgrade(req, ctx, sink);
         }

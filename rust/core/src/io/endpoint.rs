@@ -22,6 +22,9 @@ pub struct Endpoint {
     pub ask_upgrade: bool,
     /// Overrides the server's origin patterns for this endpoint.
     pub allowed_origins: Option<Vec<String>>,
+    /// Override the server's idle timeout / ping interval (`Some(ZERO)` turns them off).
+    pub idle_timeout: Option<Duration>,
+    pub ping_interval: Option<Duration>,
 }
 
 impl Endpoint {
@@ -31,8 +34,46 @@ impl Endpoint {
             subprotocols: Vec::new(),
             ask_upgrade: false,
             allowed_origins: None,
+            idle_timeout: None,
+            ping_interval: None,
         }
     }
+}
+
+/// Which peers a listener serves: `*`/`?` patterns over the peer's IP address.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// true: everyone but `deny` matches; false: only `allow` matches.
+    pub default_allow: bool,
+    pub allow: Vec<String>,
+    pub deny: Vec<String>,
+}
+
+impl Access {
+    pub fn everyone() -> Self {
+        Self {
+            default_allow: true,
+            ..Self::default()
+        }
+    }
+
+    pub fn permits(&self, ip: &std::net::IpAddr) -> bool {
+        let text = ip.to_string();
+        let m = |ps: &[String]| ps.iter().any(|p| crate::glob::glob_match(p, &text));
+        if self.default_allow {
+            !m(&self.deny)
+        } else {
+            m(&self.allow)
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ListenerOptions {
+    pub access: Option<Access>,
+    /// Idle timeout for connections of this listener (overrides the server's).
+    pub idle_timeout: Option<Duration>,
+    pub reuse_port: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -12,7 +12,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::conn::{Conn, Ctx, State};
-use super::endpoint::{Endpoint, ServerConfig};
+use super::endpoint::{Endpoint, ListenerOptions, ServerConfig};
 use super::event::{ConnId, Event};
 use super::listener::bind;
 use super::transport::Transport;
@@ -29,7 +29,7 @@ struct ListenerEntry {
     sock: Option<TcpListener>,
     addr: SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
-    reuse_port: bool,
+    opts: ListenerOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,9 +141,9 @@ impl Server {
         &mut self,
         addr: SocketAddr,
         tls: Option<Arc<rustls::ServerConfig>>,
-        reuse_port: bool,
+        opts: ListenerOptions,
     ) -> io::Result<(u32, SocketAddr)> {
-        let mut sock = bind(addr, reuse_port, 1024)?;
+        let mut sock = bind(addr, opts.reuse_port, 1024)?;
         let local = sock.local_addr()?;
         let entry = self.listeners.vacant_entry();
         let id = entry.key();
@@ -154,7 +154,7 @@ impl Server {
             sock: Some(sock),
             addr: local,
             tls,
-            reuse_port,
+            opts,
         });
         Ok((id as u32, local))
     }
@@ -171,7 +171,7 @@ impl Server {
                 self.poll.registry().deregister(&mut s)?;
             }
             (true, false) => {
-                let mut s = bind(l.addr, l.reuse_port, 1024)?;
+                let mut s = bind(l.addr, l.opts.reuse_port, 1024)?;
                 self.poll.registry().register(
                     &mut s,
                     Token(LISTENER_BASE + id as usize),
@@ -267,6 +267,11 @@ impl Server {
             let slot = entry.key();
             let id = (self.generation as u64) << 32 | slot as u64;
             let mut conn = Conn::new(id, transport, peer, lid as u32, &self.cfg, self.now);
+            if let Some(access) = &l.opts.access {
+                // Answered with 403 once its request is read.
+                conn.forbidden = !access.permits(&peer.ip());
+            }
+            conn.idle_timeout = l.opts.idle_timeout;
             if let Err(e) = self.poll.registry().register(
                 conn.transport.socket_mut(),
                 Token(slot),
@@ -611,14 +616,24 @@ impl Server {
             if conn.state != State::Open {
                 continue;
             }
-            if let Some(idle) = ctx.cfg.idle_timeout {
+            let ep = ctx.endpoints.get(conn.endpoint as usize);
+            let idle = ep
+                .and_then(|e| e.idle_timeout)
+                .or(conn.idle_timeout)
+                .or(ctx.cfg.idle_timeout)
+                .filter(|d| !d.is_zero());
+            if let Some(idle) = idle {
                 if ctx.now.duration_since(conn.last_seen) >= idle {
                     conn.close(crate::wire::close::GOING_AWAY, "idle timeout", &ctx);
                     self.dirty.push(slot);
                     continue;
                 }
             }
-            if let Some(every) = ctx.cfg.ping_interval {
+            let every = ep
+                .and_then(|e| e.ping_interval)
+                .or(ctx.cfg.ping_interval)
+                .filter(|d| !d.is_zero());
+            if let Some(every) = every {
                 if ctx.now.duration_since(conn.last_ping) >= every {
                     conn.ping(&ctx);
                     self.dirty.push(slot);
