@@ -419,6 +419,32 @@ class PortConfig(Section, kw_only=True, forbid_unknown_fields=True):
             )
 
 
+class JobsConfig(Section, kw_only=True, forbid_unknown_fields=True):
+    """``[jobs]``: authenticated job-progress sockets (PROTOCOLS.md section 3)."""
+
+    enabled: bool = True
+    #: HS256 secret, or an RS256 public key (PEM text or a path to a PEM file).
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    token_max_age: Annotated[float, msgspec.Meta(gt=0)] = 900.0
+    ping_interval: Seconds = 30.0
+    idle_timeout: Seconds = 300.0
+
+
+class AdminConfig(Section, kw_only=True, forbid_unknown_fields=True):
+    """``[admin]``: the admin page and API (PROTOCOLS.md section 4)."""
+
+    user: str | None = None
+    #: A hash made by ``scanbridge hash-password`` (never the password itself).
+    password_hash: str | None = None
+
+    def check(self) -> None:
+        if (self.user is None) != (self.password_hash is None):
+            raise ConfigError(
+                "needs both user and password_hash, or neither", key="user", value=self.user
+            )
+
+
 class Config(Section, kw_only=True, forbid_unknown_fields=True):
     """The server's configuration (see DESIGN.md / PROTOCOLS.md)."""
 
@@ -438,6 +464,8 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     idle_timeout: Seconds = 0.0
     ping_interval: Seconds = 0.0
     shutdown_timeout: Seconds = 5.0
+    jobs: JobsConfig = msgspec.field(default_factory=JobsConfig)
+    admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
     #: Extra listeners, each with an alias (the main one is "default").
     ports: list[PortConfig] = msgspec.field(default_factory=list)
     # Streams API (PROTOCOLS.md section 1)
