@@ -4,6 +4,7 @@
 //! `Server::publish`, which frames a message once and appends the same
 //! bytes to every member's output buffer (flushed with one write per
 //! member per loop iteration).
+pub mod protocol;
 pub mod rooms;
 
 pub use rooms::{RoomId, Rooms};
