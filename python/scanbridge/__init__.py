@@ -2,6 +2,7 @@
 
 from ._core import __version__
 from .app import App
+from .auth import BasicAuth, BearerAuth, hash_password
 from .config import Config, ConfigError, ScannerConfig, load_config
 from .endpoint import Endpoint
 from .http import HTTPError, Request, Response
@@ -10,6 +11,8 @@ from .session import Headers, Session, SessionClosed
 
 __all__ = [
     "App",
+    "BasicAuth",
+    "BearerAuth",
     "Config",
     "ConfigError",
     "Endpoint",
@@ -22,5 +25,6 @@ __all__ = [
     "Session",
     "SessionClosed",
     "__version__",
+    "hash_password",
     "load_config",
 ]

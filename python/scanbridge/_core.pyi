@@ -10,6 +10,7 @@ EV_BINARY: int
 EV_CLOSE: int
 EV_HTTP: int
 EV_UPGRADE: int
+EV_ROOM_NOTIFY: int
 
 class Server:
     """The core server. Call only from the event loop's thread."""
@@ -37,6 +38,8 @@ class Server:
         allowed_origins: list[str] | None = None,
         idle_timeout: float | None = None,
         ping_interval: float | None = None,
+        namespace: str = "",
+        room_hook: bool = False,
     ) -> int: ...
     def listen(
         self,
@@ -61,6 +64,11 @@ class Server:
     def publish(
         self, room: str, data: str | bytes, exclude: int | None = None
     ) -> tuple[int, int]: ...
+    def publish_event(
+        self, namespace: str, room: str, sender: str, message: str, exclude: int | None = None
+    ) -> tuple[int, int]: ...
+    def namespace_rooms(self, namespace: str) -> list[tuple[str, list[str]]]: ...
+    def room_member_names(self, namespace: str, room: str) -> list[str]: ...
     def room_members(self, room: str) -> list[int]: ...
     def rooms_of(self, conn: int) -> list[str]: ...
     def rooms(self) -> list[tuple[str, int]]: ...

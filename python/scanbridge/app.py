@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import signal
 import sys
@@ -65,6 +66,7 @@ class App:
         self.tls_fingerprint: str | None = None
         self._pems: tuple[bytes, bytes] | None = None
         self.listeners: dict[int, ListenerInfo] = {}
+        self._room_hooks: list[Callable[..., Any]] = []
         self._scan_hooks: list[Callable[[Scan], Any]] = []
         self._command_hooks: list[Callable[..., Any]] = []
         self._extra_sources: list[Any] = []
@@ -72,6 +74,12 @@ class App:
         from .routes import install_routes
 
         install_routes(self)
+        from .admin import install_admin
+
+        install_admin(self)
+        from .jobs import install_jobs
+
+        install_jobs(self)
 
     # ---- registration ---------------------------------------------------
 
@@ -139,6 +147,34 @@ class App:
         if self.streams is not None:
             self.streams.command_hooks.append(fn)
         return fn
+
+    def on_room_message(self, fn: H) -> H:
+        """Decorator: ``fn(namespace, room, sender, message)`` sees every NOTIFY on
+        /layout and /bus before it is published (sync or async); returning False
+        vetoes it. Registering one is what makes room traffic cross into Python."""
+        if self._core is not None:
+            raise RuntimeError("room hooks must be registered before the server starts")
+        self._room_hooks.append(fn)
+        return fn
+
+    async def publish(
+        self, namespace: str, room: str, message: Any, *, sender: str = "server"
+    ) -> int:
+        """Send ``["EVENT", {"sender", "room", "message"}]`` to every member of a room;
+        returns how many received it. ``message`` is any JSON-serialisable value."""
+        if self._core is None:
+            raise RuntimeError("the server is not running")
+        delivered, _ = self._core.publish_event(namespace, room, sender, json.dumps(message))
+        self._schedule_flush()
+        return delivered
+
+    def rooms(self, namespace: str) -> list[str]:
+        """Rooms of a namespace that have members."""
+        return [] if self._core is None else [r for r, _ in self._core.namespace_rooms(namespace)]
+
+    def members(self, namespace: str, room: str) -> list[str]:
+        """Names the members of a room joined under."""
+        return [] if self._core is None else self._core.room_member_names(namespace, room)
 
     def add_source(self, source: Any) -> None:
         """Add a scanner source (a ``scanbridge.scanners.Source``) before start."""
@@ -344,6 +380,26 @@ class App:
                 self._spawn(self._http(ev))
             elif kind == _core.EV_UPGRADE:
                 self._spawn(self._upgrade(ev))
+            elif kind == _core.EV_ROOM_NOTIFY:
+                self._spawn(self._room_notify(ev))
+
+    async def _room_notify(self, ev: tuple[Any, ...]) -> None:
+        """A NOTIFY with room hooks: publish unless a hook says False."""
+        _, conn, ns, room, sender, raw = ev
+        message = json.loads(raw)
+        for hook in self._room_hooks:
+            try:
+                r = hook(ns, room, sender, message)
+                if inspect.isawaitable(r):
+                    r = await r
+            except Exception:
+                log.exception("room hook %r failed", hook)
+                continue
+            if r is False:
+                return
+        if self._core is not None:
+            self._core.publish_event(ns, room, sender, raw, exclude=conn)
+            self._schedule_flush()
 
     async def _upgrade(self, ev: tuple[Any, ...]) -> None:
         """An endpoint's on_upgrade decides: accept (with headers) or refuse."""
@@ -489,6 +545,13 @@ class App:
         self._ep_objects = []
         if c.echo:
             core.add_endpoint(["/echo"], "echo")
+            self._ep_objects.append(Endpoint())
+        if c.rooms:
+            hook = bool(self._room_hooks)
+            for ns in ("layout", "bus"):
+                core.add_endpoint([f"/{ns}"], "rooms", namespace=ns, room_hook=hook)
+                self._ep_objects.append(Endpoint())
+            core.add_endpoint(["/lobby"], "lobby", namespace="lobby")
             self._ep_objects.append(Endpoint())
         self._ep_auth = [None] * len(self._ep_objects)
         for paths, ep, options in self._endpoints:

@@ -271,5 +271,119 @@ def check_config(config: Config, fmt: str) -> None:
         click.echo(dump_toml(config), nl=False)
 
 
+@main.command()
+@click.option(
+    "--server",
+    default="http://127.0.0.1:9998",
+    show_default=True,
+    help="The scanbridge server to ask.",
+)
+@click.option("--user", default=None, help="Admin user ([admin] user of the server).")
+@click.option(
+    "--password", default=None, help="Admin password (asked for when --user is given without it)."
+)
+@click.option("--endpoint", default=None, metavar="PATH", help="Only sessions on this path.")
+@click.option("--port-alias", default=None, metavar="ALIAS", help="Only sessions on this port.")
+@click.option("--json", "as_json", is_flag=True, help="Print the sessions as JSON.")
+def sessions(
+    server: str,
+    user: str | None,
+    password: str | None,
+    endpoint: str | None,
+    port_alias: str | None,
+    as_json: bool,
+) -> None:
+    """List the server's open WebSocket sessions (GET /admin/api/sessions)."""
+    import base64
+    import datetime
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    headers = {"Accept": "application/json"}
+    if user is not None:
+        if password is None:
+            password = click.prompt("Password", hide_input=True, err=True)
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    rows: list[dict[str, Any]] = []
+    page, pages = 1, 1
+    while page <= pages:
+        query = {"page": str(page)}
+        if endpoint:
+            query["endpoint"] = endpoint
+        if port_alias:
+            query["port"] = port_alias
+        url = server.rstrip("/") + "/admin/api/sessions?" + urllib.parse.urlencode(query)
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=headers), timeout=10
+            ) as r:
+                data = json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode(errors="replace").strip()
+            try:
+                detail = json.loads(detail)["error"]
+            except (ValueError, KeyError, TypeError):
+                pass
+            hint = " (give --user)" if e.code == 401 and user is None else ""
+            click.echo(f"scanbridge sessions: {e.code} {detail}{hint}", err=True)
+            sys.exit(1)
+        except (OSError, ValueError) as e:
+            click.echo(f"scanbridge sessions: cannot reach {server}: {e}", err=True)
+            sys.exit(1)
+        rows.extend(data["sessions"])
+        pages = int(data["pages"])
+        page += 1
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no open sessions")
+        return
+    cols = ("id", "endpoint", "port", "peer", "since", "bytes in", "bytes out", "rooms")
+    table = [
+        (
+            r["id"],
+            r["endpoint"],
+            r["port"],
+            r["peer"],
+            datetime.datetime.fromtimestamp(r["since"]).strftime("%Y-%m-%d %H:%M:%S"),
+            str(r["bytes_in"]),
+            str(r["bytes_out"]),
+            ",".join(r["rooms"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(cols)]
+    right = {5, 6}
+    for row in (cols, *table):
+        cells = [
+            v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(row)
+        ]
+        click.echo("  ".join(cells).rstrip())
+
+
+@main.command("hash-password")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin instead of asking.",
+)
+def hash_password_cmd(password_stdin: bool) -> None:
+    """Print a password hash for [admin] password_hash (scrypt)."""
+    from scanbridge.auth import hash_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    if not password:
+        click.echo("scanbridge hash-password: the password is empty", err=True)
+        sys.exit(1)
+    click.echo(hash_password(password))
+
+
 if __name__ == "__main__":
     main()

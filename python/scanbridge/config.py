@@ -468,6 +468,8 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     admin: AdminConfig = msgspec.field(default_factory=AdminConfig)
     #: Extra listeners, each with an alias (the main one is "default").
     ports: list[PortConfig] = msgspec.field(default_factory=list)
+    #: Rooms and lobbies at /layout, /bus and /lobby (PROTOCOLS.md section 2).
+    rooms: bool = True
     # Streams API (PROTOCOLS.md section 1)
     streams: bool = True
     scanners: list[ScannerConfig] = msgspec.field(default_factory=list)

@@ -34,6 +34,26 @@ def install_routes(app: App) -> None:
             return Response.json({"published": False}, 200)
         return Response.json({"published": True, "seq": scan.seq, "event_id": scan.event_id}, 201)
 
+    async def publish_http(namespace: str, room: str, request: Request) -> Response:
+        if not request.body:
+            raise HTTPError(400, "the body must be the JSON message to publish")
+        message = request.json()
+        if app._core is None:
+            raise HTTPError(503, "the server is not running")
+        delivered = await app.publish(namespace, room, message, sender="POST")
+        return Response.json({"delivered": delivered})
+
+    @app.route("POST", "/api/rooms/{namespace}/{room}")
+    async def post_room(request: Request) -> Response:
+        ns = request.params["namespace"]
+        if ns not in ("layout", "bus", "lobby"):
+            raise HTTPError(404, f"no namespace {ns!r} (layout, bus, lobby)")
+        return await publish_http(ns, request.params["room"], request)
+
+    @app.route("POST", "/bus-message/{room}")
+    async def post_bus(request: Request) -> Response:
+        return await publish_http("bus", request.params["room"], request)
+
     @app.route("GET", "/api/devices")
     async def devices(request: Request) -> Response:
         if app.streams is None:

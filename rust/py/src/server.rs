@@ -18,6 +18,7 @@ pub const EV_BINARY: u8 = 3;
 pub const EV_CLOSE: u8 = 4;
 pub const EV_HTTP: u8 = 5;
 pub const EV_UPGRADE: u8 = 6;
+pub const EV_ROOM_NOTIFY: u8 = 7;
 
 #[pyclass(unsendable, module = "scanbridge._core")]
 pub struct Server {
@@ -43,6 +44,9 @@ fn event_tuple<'py>(py: Python<'py>, ev: Event<'_>) -> PyResult<Bound<'py, PyTup
             (EV_BINARY, conn, PyBytes::new(py, data)).into_pyobject(py)?
         }
         Event::Close { conn, code, reason } => (EV_CLOSE, conn, code, reason).into_pyobject(py)?,
+        Event::RoomNotify { conn, namespace, room, sender, message } => {
+            (EV_ROOM_NOTIFY, conn, namespace, room, sender, message).into_pyobject(py)?
+        }
         Event::Open {
             conn,
             listener,
@@ -154,7 +158,7 @@ impl Server {
     /// Serve an endpoint at `paths`; `kind` is "echo" or "python". Timeouts in
     /// seconds override the server's (0 turns them off for this endpoint).
     #[pyo3(signature = (paths, kind, *, subprotocols=Vec::new(), ask_upgrade=false, allowed_origins=None,
-                        idle_timeout=None, ping_interval=None))]
+                        idle_timeout=None, ping_interval=None, namespace=String::new(), room_hook=false))]
     #[allow(clippy::too_many_arguments)]
     fn add_endpoint(
         &mut self,
@@ -165,10 +169,14 @@ impl Server {
         allowed_origins: Option<Vec<String>>,
         idle_timeout: Option<f64>,
         ping_interval: Option<f64>,
+        namespace: String,
+        room_hook: bool,
     ) -> PyResult<u32> {
         let kind = match kind {
             "echo" => Kind::Echo,
             "python" => Kind::Python,
+            "rooms" => Kind::Rooms,
+            "lobby" => Kind::Lobby,
             other => {
                 return Err(PyValueError::new_err(format!(
                     "unknown endpoint kind {other:?}"
@@ -182,6 +190,8 @@ impl Server {
             allowed_origins,
             idle_timeout: idle_timeout.map(|s| secs(s).unwrap_or(Duration::ZERO)),
             ping_interval: ping_interval.map(|s| secs(s).unwrap_or(Duration::ZERO)),
+            namespace,
+            room_hook,
         };
         Ok(self.inner.add_endpoint(&paths, ep))
     }
@@ -324,6 +334,29 @@ impl Server {
         })
     }
 
+    /// Publish `["EVENT", {sender, room, message}]` to a room of a namespace;
+    /// `message` is JSON text. Returns (delivered, overflowed).
+    #[pyo3(signature = (namespace, room, sender, message, exclude=None))]
+    fn publish_event(
+        &mut self,
+        namespace: &str,
+        room: &str,
+        sender: &str,
+        message: &str,
+        exclude: Option<u64>,
+    ) -> PyResult<(usize, usize)> {
+        self.inner.publish_event(namespace, room, sender, message, exclude).map_err(PyValueError::new_err)
+    }
+
+    /// {room: [member names]} of a namespace.
+    fn namespace_rooms(&self, namespace: &str) -> Vec<(String, Vec<String>)> {
+        self.inner.namespace_rooms(namespace)
+    }
+
+    fn room_member_names(&self, namespace: &str, room: &str) -> Vec<String> {
+        self.inner.room_member_names(namespace, room)
+    }
+
     fn room_members(&self, room: &str) -> Vec<u64> {
         self.inner.room_members(room)
     }
@@ -458,6 +491,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EV_CLOSE", EV_CLOSE)?;
     m.add("EV_HTTP", EV_HTTP)?;
     m.add("EV_UPGRADE", EV_UPGRADE)?;
+    m.add("EV_ROOM_NOTIFY", EV_ROOM_NOTIFY)?;
     m.add_function(wrap_pyfunction!(self_signed_cert, m)?)?;
     m.add_function(wrap_pyfunction!(load_pem_files, m)?)?;
     Ok(())

@@ -7,8 +7,9 @@ pub type RoomId = u32;
 #[derive(Debug, Default)]
 struct Room {
     name: Box<str>,
-    /// Connection slots, in join order (swap-removed on leave).
+    /// Connection slots (swap-removed on leave), and the name each joined under.
     members: Vec<usize>,
+    names: Vec<Box<str>>,
 }
 
 /// Rooms by name; a room exists while it has members.
@@ -31,24 +32,48 @@ impl Rooms {
 
     /// Add `slot` to room `name`; false when it was already a member.
     pub fn join(&mut self, slot: usize, name: &str) -> bool {
+        self.join_as(slot, name, "")
+    }
+
+    /// Add `slot` to room `name` under the member name `as_name` (a member
+    /// that joins again keeps its place and takes the new name).
+    pub fn join_as(&mut self, slot: usize, name: &str, as_name: &str) -> bool {
         let id = match self.by_name.get(name) {
             Some(&id) => id,
             None => {
-                let id = self.rooms.insert(Room {
-                    name: name.into(),
-                    members: Vec::new(),
-                }) as RoomId;
+                let room = Room { name: name.into(), members: Vec::new(), names: Vec::new() };
+                let id = self.rooms.insert(room) as RoomId;
                 self.by_name.insert(name.into(), id);
                 id
             }
         };
         let mine = self.of_conn.entry(slot).or_default();
+        let room = &mut self.rooms[id as usize];
         if mine.contains(&id) {
+            if let Some(i) = room.members.iter().position(|&s| s == slot) {
+                room.names[i] = as_name.into();
+            }
             return false;
         }
         mine.push(id);
-        self.rooms[id as usize].members.push(slot);
+        room.members.push(slot);
+        room.names.push(as_name.into());
         true
+    }
+
+    /// Member names of a room, in member order.
+    pub fn member_names(&self, name: &str) -> Vec<&str> {
+        match self.id(name) {
+            Some(id) => self.rooms[id as usize].names.iter().map(|n| &**n).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn is_member(&self, slot: usize, name: &str) -> bool {
+        match (self.id(name), self.of_conn.get(&slot)) {
+            (Some(id), Some(mine)) => mine.contains(&id),
+            _ => false,
+        }
     }
 
     /// Remove `slot` from room `name`; false when it was not a member.
@@ -87,6 +112,7 @@ impl Rooms {
         let room = &mut self.rooms[id as usize];
         if let Some(i) = room.members.iter().position(|&s| s == slot) {
             room.members.swap_remove(i);
+            room.names.swap_remove(i);
         }
         if room.members.is_empty() {
             let room = self.rooms.remove(id as usize);
@@ -144,6 +170,18 @@ mod tests {
         assert_eq!(left, vec!["a".into(), "b".into()]);
         assert!(r.list().is_empty());
         assert_eq!(r.members("a"), &[] as &[usize]);
+    }
+
+    #[test]
+    fn member_names() {
+        let mut r = Rooms::new();
+        r.join_as(1, "a", "ann");
+        r.join_as(2, "a", "bob");
+        r.join_as(1, "a", "anna");
+        assert_eq!(r.member_names("a"), vec!["anna", "bob"]);
+        r.leave(1, "a");
+        assert_eq!(r.member_names("a"), vec!["bob"]);
+        assert!(r.is_member(2, "a") && !r.is_member(1, "a"));
     }
 
     #[test]

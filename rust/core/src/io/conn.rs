@@ -50,6 +50,26 @@ pub(crate) struct PendingUpgrade {
     pub deflate: Option<(DeflateParams, String)>,
 }
 
+/// Room traffic waiting for the server (which owns the rooms) to handle it.
+pub(crate) enum RoomInput {
+    Text(String),
+    /// A lobby socket is open: make it reachable by its id.
+    Hello,
+    /// A lobby socket connected with `?lobbyId=`.
+    ConnectLobby(String),
+}
+
+/// Per-connection room state.
+#[derive(Default)]
+pub(crate) struct RoomConn {
+    /// The name of the last JOIN (`/layout`, `/bus`): the sender of NOTIFYs.
+    pub nick: Option<Box<str>>,
+    /// Lobby socket id (a UUID).
+    pub socket_id: Box<str>,
+    /// The lobby this socket is in (its room key).
+    pub lobby: Option<Box<str>>,
+}
+
 #[derive(Default, Debug, Clone, Copy)]
 pub struct ConnStats {
     pub bytes_in: u64,
@@ -87,6 +107,9 @@ pub(crate) struct Conn {
     pub stats: ConnStats,
     /// The listener refuses this peer: answer its request with 403.
     pub forbidden: bool,
+    /// Room commands read but not handled yet (rooms and lobby endpoints).
+    pub inbox: Vec<RoomInput>,
+    pub room: Option<Box<RoomConn>>,
     /// The listener's idle timeout, if it has its own.
     pub idle_timeout: Option<std::time::Duration>,
 }
@@ -135,6 +158,8 @@ impl Conn {
             stats: ConnStats::default(),
             forbidden: false,
             idle_timeout: None,
+            inbox: Vec::new(),
+            room: None,
         }
     }
 
@@ -308,6 +333,18 @@ impl Conn {
         self.paused = false;
         self.deadline = None;
         self.last_ping = ctx.now;
+        if matches!(self.kind, Kind::Rooms | Kind::Lobby) {
+            let mut rc = Box::<RoomConn>::default();
+            if self.kind == Kind::Lobby {
+                rc.socket_id = crate::hub::new_socket_id().into();
+                self.inbox.push(RoomInput::Hello);
+                let lobby = crate::wire::handshake::query_param(&p.req.query, "lobbyId");
+                if let Some(id) = lobby.filter(|s| !s.is_empty()) {
+                    self.inbox.push(RoomInput::ConnectLobby(id));
+                }
+            }
+            self.room = Some(rc);
+        }
         if self.kind == Kind::Python {
             self.reported = true;
             sink(Event::Open {
@@ -361,6 +398,7 @@ impl Conn {
             kind,
             id,
             stats,
+            inbox,
             ..
         } = self;
         let id = *id;
@@ -375,6 +413,7 @@ impl Conn {
                     match kind {
                         Kind::Echo => write_message(out, compression, OP_TEXT, t.as_bytes()),
                         Kind::Python => sink(Event::Text { conn: id, data: t }),
+                        Kind::Rooms | Kind::Lobby => inbox.push(RoomInput::Text(t.to_owned())),
                     }
                 }
             }
@@ -384,6 +423,15 @@ impl Conn {
                     match kind {
                         Kind::Echo => write_message(out, compression, OP_BINARY, b),
                         Kind::Python => sink(Event::Binary { conn: id, data: b }),
+                        Kind::Rooms | Kind::Lobby => {
+                            let mut e = Vec::new();
+                            crate::hub::protocol::encode_error(
+                                &mut e,
+                                "INVALID_MESSAGE",
+                                "room messages are JSON text, not binary",
+                            );
+                            write_message(out, compression, OP_TEXT, &e);
+                        }
                     }
                 }
             }

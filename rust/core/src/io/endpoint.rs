@@ -11,6 +11,10 @@ pub enum Kind {
     Echo,
     /// Messages, opens and closes are reported to Python.
     Python,
+    /// `/layout`, `/bus`: JOIN / LEAVE / NOTIFY / CLIENTS handled in Rust.
+    Rooms,
+    /// `/lobby`: JOIN / LEAVE / BROADCAST / RTCSIGNAL handled in Rust.
+    Lobby,
 }
 
 #[derive(Clone, Debug)]
@@ -25,6 +29,12 @@ pub struct Endpoint {
     /// Override the server's idle timeout / ping interval (`Some(ZERO)` turns them off).
     pub idle_timeout: Option<Duration>,
     pub ping_interval: Option<Duration>,
+    /// Rooms / Lobby: the namespace rooms live in (rooms of different
+    /// namespaces never mix).
+    pub namespace: String,
+    /// Rooms: NOTIFYs go to Python (`Event::RoomNotify`) to observe or veto
+    /// instead of being published in Rust.
+    pub room_hook: bool,
 }
 
 impl Endpoint {
@@ -36,6 +46,8 @@ impl Endpoint {
             allowed_origins: None,
             idle_timeout: None,
             ping_interval: None,
+            namespace: String::new(),
+            room_hook: false,
         }
     }
 }

@@ -17,7 +17,9 @@ use super::event::{ConnId, Event};
 use super::listener::bind;
 use super::transport::Transport;
 use crate::hub::Rooms;
-use crate::wire::frame::{encode_frame, OP_BINARY, OP_TEXT};
+use crate::wire::frame::{OP_BINARY, OP_TEXT};
+
+mod rooms;
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = 1 << 40;
@@ -90,6 +92,10 @@ pub struct Server {
     rooms: Rooms,
     /// The frame being fanned out (reused).
     frame: Vec<u8>,
+    /// A payload being built for fan-out (reused).
+    payload: Vec<u8>,
+    /// Lobby socket ids to connection slots (RTCSIGNAL targets).
+    lobby_ids: HashMap<Box<str>, usize>,
 }
 
 fn slot_of(id: ConnId) -> usize {
@@ -119,6 +125,8 @@ impl Server {
             stats: ServerStats::default(),
             rooms: Rooms::new(),
             frame: Vec::new(),
+            payload: Vec::new(),
+            lobby_ids: HashMap::new(),
         })
     }
 
@@ -328,11 +336,15 @@ impl Server {
             }
         }
         self.scratch = scratch;
+        let inbox = std::mem::take(&mut conn.inbox);
         if conn.state == State::Dead {
             self.dead.push(slot);
         } else if conn.dirty || conn.transport.is_tls() {
             // TLS may owe the peer handshake records even with nothing queued.
             self.dirty.push(slot);
+        }
+        if !inbox.is_empty() {
+            self.room_inputs(slot, inbox, sink);
         }
     }
 
@@ -402,6 +414,14 @@ impl Server {
             if self.conns.get(slot).map(|c| c.state == State::Dead) != Some(true) {
                 continue;
             }
+            if let Some(rc) = self.conns[slot].room.as_ref() {
+                let id = rc.socket_id.clone();
+                if self.lobby_ids.get(&id) == Some(&slot) {
+                    self.lobby_ids.remove(&id);
+                }
+                // Remaining lobby members hear LEFT (the socket is already closed).
+                self.lobby_leave(slot);
+            }
             let mut conn = self.conns.remove(slot);
             self.rooms.leave_all(slot);
             conn.report_close(1006, "", sink);
@@ -450,41 +470,15 @@ impl Server {
     /// Frame `data` once and queue it to every open member of `room` but
     /// `exclude`. Returns (delivered, overflowed): members whose queue
     /// overflowed are being closed with 1008; nobody else is slowed.
-    pub fn publish(
-        &mut self,
-        room: &str,
-        binary: bool,
-        data: &[u8],
-        exclude: Option<ConnId>,
-    ) -> (usize, usize) {
+    pub fn publish(&mut self, room: &str, binary: bool, data: &[u8], exclude: Option<ConnId>) -> (usize, usize) {
         let op = if binary { OP_BINARY } else { OP_TEXT };
-        self.frame.clear();
-        encode_frame(&mut self.frame, op, data, false);
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
-        let (mut sent, mut over) = (0, 0);
-        for &slot in self.rooms.members(room) {
-            let conn = &mut self.conns[slot];
-            if Some(conn.id) == exclude {
-                continue;
-            }
-            let was_dirty = conn.dirty;
-            match conn.send_shared(&self.frame, op, data, &ctx) {
-                Ok(()) => sent += 1,
-                Err(SendError::Overflow) => over += 1,
-                Err(SendError::NotOpen) => continue,
-            }
-            if !was_dirty {
-                self.dirty.push(slot);
-            }
-        }
-        self.stats.overflow_closes += over as u64;
-        self.stats.fanout_deliveries += sent as u64;
-        (sent, over)
+        let exclude = exclude.and_then(|id| self.slot_of_live(id));
+        self.fan_out(room, op, data, exclude)
+    }
+
+    fn slot_of_live(&self, id: ConnId) -> Option<usize> {
+        let slot = slot_of(id);
+        self.conns.get(slot).filter(|c| c.id == id).map(|_| slot)
     }
 
     /// Member connections of a room.
@@ -508,6 +502,22 @@ impl Server {
                 .collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Rooms of a namespace with their member names.
+    pub fn namespace_rooms(&self, ns: &str) -> Vec<(String, Vec<String>)> {
+        let prefix = crate::hub::room_key(ns, "");
+        self.rooms
+            .list()
+            .into_iter()
+            .filter_map(|(key, _)| key.strip_prefix(&prefix).map(|room| (key, room)))
+            .map(|(key, room)| (room.to_string(), self.rooms.member_names(key).into_iter().map(String::from).collect()))
+            .collect()
+    }
+
+    /// Member names of a room of a namespace.
+    pub fn room_member_names(&self, ns: &str, room: &str) -> Vec<String> {
+        self.rooms.member_names(&crate::hub::room_key(ns, room)).into_iter().map(String::from).collect()
     }
 
     /// Every room with its member count.
@@ -563,7 +573,11 @@ impl Server {
             return false;
         }
         conn.complete_upgrade(*p, extra_headers, &ctx, sink);
+        let inbox = std::mem::take(&mut conn.inbox);
         let slot = slot_of(id);
+        if !inbox.is_empty() {
+            self.room_inputs(slot, inbox, sink);
+        }
         self.dirty.push(slot);
         self.ready.push(slot);
         let _ = self.waker.wake();

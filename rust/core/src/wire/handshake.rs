@@ -169,6 +169,36 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
     Ok(Some(out))
 }
 
+/// The first value of a query parameter, percent-decoded (`+` is a space).
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k) == name).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `Sec-WebSocket-Accept` for a client key.
 pub fn accept_key(key: &str) -> String {
     let mut h = Sha1::new();
@@ -342,6 +372,15 @@ Origin: http://localhost:3000\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-
             parse_request(b"GET / HTTP/1.0\r\n\r\n").unwrap_err().status,
             505
         );
+    }
+
+    #[test]
+    fn query_params() {
+        assert_eq!(query_param("a=1&lobbyId=x%20y&b", "lobbyId").as_deref(), Some("x y"));
+        assert_eq!(query_param("lobbyId=a+b%2", "lobbyId").as_deref(), Some("a b%2"));
+        assert_eq!(query_param("b", "b").as_deref(), Some(""));
+        assert_eq!(query_param("a=1", "lobbyId"), None);
+        assert_eq!(query_param("x=%C3%A9", "x").as_deref(), Some("é"));
     }
 
     #[test]

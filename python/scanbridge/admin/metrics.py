@@ -1,0 +1,309 @@
+"""``GET /metrics``: Prometheus text exposition format 0.0.4, ``scanbridge_`` prefix.
+
+Where the numbers come from:
+
+* ``connections_accepted``, ``fanout_deliveries`` and ``overflow_closes`` are the
+  core's own running totals (``_core.Server.stats()``), exact since start.
+* The core's ``bytes_in/out`` and ``messages_in/out`` only sum the connections that
+  are open *now* (a connection's counts vanish when it is reaped), so they are not
+  counters. :class:`Traffic` turns them into counters: it samples
+  ``connection_info`` of every open connection and, when a connection is gone,
+  adds its last sampled counts to a running total (overall and per endpoint).
+  A counter is ``closed totals + current counts of open connections``, so it never
+  goes down. It is a lower bound: what a connection did after its last sample
+  before it closed is lost (a connection that opens and closes between two samples
+  counts zero). Sampling starts with the first ``/metrics`` or admin API request
+  (no cost for servers nobody watches) and then runs every
+  :data:`SAMPLE_SECONDS` and on every scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+
+if TYPE_CHECKING:
+    from ..app import App
+
+SAMPLE_SECONDS = 5.0
+CONTENT_TYPE = "text/plain; version=0.0.4"
+
+# Per-connection counts kept between samples: bytes_in, bytes_out, messages_in, messages_out.
+_FIELDS = ("bytes_in", "bytes_out", "messages_in", "messages_out")
+
+
+def endpoint_paths(app: App) -> list[str]:
+    """The core's endpoint index -> a path naming that endpoint (its first path).
+
+    The core's ``connection_info`` reports only the endpoint's index. Python endpoints
+    are found by identity in ``app._endpoints``; the core's built-in endpoints (added
+    first, with a placeholder Endpoint each) are named in the order ``App._build_core``
+    adds them. If that order no longer matches, they show as ``#index``.
+    """
+    named = {id(ep): paths[0] for paths, ep, _ in app._endpoints}
+    builtin: list[str] = []
+    if app.config.echo:
+        builtin.append("/echo")
+    if getattr(app.config, "rooms", False):
+        builtin.extend(("/layout", "/bus", "/lobby"))
+    eps = app._ep_objects
+    n_builtin = next((i for i, ep in enumerate(eps) if id(ep) in named), len(eps))
+    trust = n_builtin == len(builtin)
+    return [
+        named[id(ep)] if id(ep) in named else builtin[i] if trust and i < n_builtin else f"#{i}"
+        for i, ep in enumerate(eps)
+    ]
+
+
+def endpoint_label(paths: list[str], index: int | None) -> str:
+    if index is None:
+        return ""
+    return paths[index] if 0 <= index < len(paths) else f"#{index}"
+
+
+class Traffic:
+    """Running byte/message totals per endpoint, sampled from the core (see module doc)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._core: Any = None
+        #: conn -> (endpoint label or "" for plain HTTP, [bytes_in, bytes_out, msgs_in, msgs_out])
+        self._last: dict[int, tuple[str, list[int]]] = {}
+        #: endpoint label -> totals of connections that closed
+        self._closed: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+        self._handle: asyncio.TimerHandle | None = None
+
+    def ensure_running(self) -> None:
+        """Start periodic sampling (idempotent); restarts cleanly after a stop/start."""
+        core = self.app._core
+        if core is None:
+            return
+        if core is not self._core:  # a new server: counts start over
+            self._core = core
+            self._last.clear()
+            self._closed.clear()
+            if self._handle is not None:
+                self._handle.cancel()
+                self._handle = None
+        if self._handle is None:
+            self._handle = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._periodic)
+
+    def _periodic(self) -> None:
+        self._handle = None
+        if self.app._core is None or self.app._core is not self._core:
+            return  # stopped; the next request starts sampling again
+        self.sample()
+        self._handle = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._periodic)
+
+    def sample(self) -> dict[str, dict[str, Any]]:
+        """Update the totals; return per endpoint label: open websockets and counters."""
+        core = self.app._core
+        if core is None:
+            return {}
+        paths = endpoint_paths(self.app)
+        seen: dict[int, tuple[str, list[int]]] = {}
+        for cid in core.connection_ids():
+            info = core.connection_info(cid)
+            if info is None:
+                continue
+            label = endpoint_label(paths, info["endpoint"]) if info["websocket"] else ""
+            seen[cid] = (label, [int(info[f]) for f in _FIELDS])
+        for cid, (label, counts) in self._last.items():
+            if cid not in seen:
+                acc = self._closed[label]
+                for i, v in enumerate(counts):
+                    acc[i] += v
+        self._last = seen
+        out: dict[str, dict[str, Any]] = {}
+        for label, acc in self._closed.items():
+            out[label] = {"open": 0, "counts": list(acc)}
+        for label, counts in seen.values():
+            row = out.setdefault(label, {"open": 0, "counts": [0, 0, 0, 0]})
+            row["open"] += 1
+            for i, v in enumerate(counts):
+                row["counts"][i] += v
+        return out
+
+
+# ------------------------------------------------------------------ exposition
+
+
+def _escape_label(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _escape_help(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _value(v: float) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return repr(float(v))
+
+
+class Exposition:
+    """Builds the text: one HELP and TYPE line per family, then its samples."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = []
+
+    def family(
+        self,
+        name: str,
+        kind: str,
+        help_text: str,
+        samples: list[tuple[dict[str, str], float]] | float,
+    ) -> None:
+        name = "scanbridge_" + name
+        self._lines.append(f"# HELP {name} {_escape_help(help_text)}")
+        self._lines.append(f"# TYPE {name} {kind}")
+        if not isinstance(samples, list):
+            samples = [({}, samples)]
+        for labels, v in samples:
+            if labels:
+                ls = ",".join(f'{k}="{_escape_label(str(x))}"' for k, x in labels.items())
+                self._lines.append(f"{name}{{{ls}}} {_value(v)}")
+            else:
+                self._lines.append(f"{name} {_value(v)}")
+
+    def text(self) -> str:
+        return "\n".join(self._lines) + "\n"
+
+
+def render(app: App, traffic: Traffic) -> str:
+    """The whole /metrics page."""
+    core = app._core
+    e = Exposition()
+    e.family("info", "gauge", "scanbridge version (always 1).", [({"version": __version__}, 1)])
+    if core is None:
+        e.family("up", "gauge", "1 while the server is running.", 0)
+        return e.text()
+    e.family("up", "gauge", "1 while the server is running.", 1)
+    traffic.ensure_running()
+    per = traffic.sample()
+    st = core.stats()
+
+    e.family(
+        "connections_open",
+        "gauge",
+        "Open TCP connections (HTTP and WebSocket).",
+        st["connections_open"],
+    )
+    e.family(
+        "connections_accepted_total",
+        "counter",
+        "TCP connections accepted since start.",
+        st["connections_accepted"],
+    )
+    e.family("websockets_open", "gauge", "Open WebSocket connections.", st["websockets_open"])
+
+    totals = [0, 0, 0, 0]
+    for row in per.values():
+        for i, v in enumerate(row["counts"]):
+            totals[i] += v
+    e.family(
+        "bytes_total",
+        "counter",
+        "Bytes read from (in) and written to (out) clients, HTTP included; sampled, a lower "
+        "bound for connections that closed between samples.",
+        [({"direction": "in"}, totals[0]), ({"direction": "out"}, totals[1])],
+    )
+    e.family(
+        "messages_total",
+        "counter",
+        "WebSocket messages received (in) and queued to clients (out); sampled, a lower "
+        "bound for connections that closed between samples.",
+        [({"direction": "in"}, totals[2]), ({"direction": "out"}, totals[3])],
+    )
+    eps = sorted(k for k in per if k)
+    e.family(
+        "endpoint_websockets_open",
+        "gauge",
+        "Open WebSocket connections per endpoint (its first path).",
+        [({"endpoint": k}, per[k]["open"]) for k in eps],
+    )
+    e.family(
+        "endpoint_bytes_total",
+        "counter",
+        "WebSocket bytes per endpoint and direction (sampled, see bytes_total).",
+        [
+            ({"endpoint": k, "direction": d}, per[k]["counts"][i])
+            for k in eps
+            for i, d in ((0, "in"), (1, "out"))
+        ],
+    )
+    e.family(
+        "endpoint_messages_total",
+        "counter",
+        "WebSocket messages per endpoint and direction (sampled, see messages_total).",
+        [
+            ({"endpoint": k, "direction": d}, per[k]["counts"][i])
+            for k in eps
+            for i, d in ((2, "in"), (3, "out"))
+        ],
+    )
+    e.family(
+        "fanout_deliveries_total",
+        "counter",
+        "Room messages queued to members (one per member per published message).",
+        st["fanout_deliveries"],
+    )
+    e.family(
+        "overflow_closes_total",
+        "counter",
+        "Messages dropped because a client's outbound queue overflowed (that client is "
+        "closed with 1008).",
+        st["overflow_closes"],
+    )
+    rooms = core.rooms()
+    e.family("rooms", "gauge", "Rooms with at least one member.", len(rooms))
+    e.family(
+        "room_memberships",
+        "gauge",
+        "Room memberships (sum of members over rooms).",
+        sum(n for _, n in rooms),
+    )
+    e.family(
+        "listener_enabled",
+        "gauge",
+        "1 if the listening port is enabled, per port alias.",
+        [({"port": info.alias}, int(info.enabled)) for info in app.listeners.values()],
+    )
+    e.family(
+        "python_sessions",
+        "gauge",
+        "Open sessions of Python endpoints (Streams included).",
+        len(app.sessions),
+    )
+    svc = app.streams
+    if svc is not None:
+        e.family("scans_total", "counter", "Scans published since start.", svc.scans_total)
+        devices = svc.devices()
+        e.family("scanners", "gauge", "Configured scanners.", len(devices))
+        e.family(
+            "scanners_connected",
+            "gauge",
+            "Scanners currently connected.",
+            sum(1 for d in devices if d.connected),
+        )
+        js = svc.journal.stats()
+        e.family("journal_events", "gauge", "Events held in the journal.", js.get("events", 0))
+        e.family(
+            "journal_bytes", "gauge", "Bytes of events held in the journal.", js.get("bytes", 0)
+        )
+        e.family("journal_last_seq", "gauge", "Newest journal seq.", js.get("last_seq", 0))
+        e.family(
+            "journal_healthy", "gauge", "1 if the journal's storage works.", js.get("healthy", 1)
+        )
+    return e.text()

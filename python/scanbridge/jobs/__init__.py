@@ -1,0 +1,64 @@
+"""Authenticated job-progress sockets and their REST side (PROTOCOLS.md section 3).
+
+``install_jobs(app)`` (called by ``App.__init__``) mounts, when
+``config.jobs.enabled``:
+
+- the sockets ``/insightservices/ws/v1/compute/messages`` and
+  ``/api/compute-job-messages`` (JWT bearer, ``connection-id`` on the 101,
+  close 4001 at token expiry, pings every ``ping_interval``, 1001 after
+  ``idle_timeout`` without traffic);
+- ``/api/compute-jobs`` (create, get, status, runlog, app-messages);
+- ``app.jobs``: a :class:`JobService` (``await app.jobs.create(...)``,
+  ``update_status``, ``append_runlog``, ``send_app_message``,
+  ``@app.jobs.on_app_message_response``).
+
+Without ``jwt_secret`` / ``jwt_public_key`` everything is mounted but every
+request is refused with 401 ``no JWT key is configured``. With jobs disabled
+nothing is mounted and ``app.jobs`` is None.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .endpoint import PATHS, TOKEN_EXPIRED, JobSocketEndpoint
+from .rest import install_rest
+from .service import JobService
+from .store import Job, JobError, JobExists, UnknownJob
+from .tokens import JWTAuth, Token, TokenError, TokenVerifier
+
+if TYPE_CHECKING:
+    from ..app import App
+
+__all__ = [
+    "PATHS",
+    "TOKEN_EXPIRED",
+    "JWTAuth",
+    "Job",
+    "JobError",
+    "JobExists",
+    "JobService",
+    "JobSocketEndpoint",
+    "Token",
+    "TokenError",
+    "TokenVerifier",
+    "UnknownJob",
+    "install_jobs",
+]
+
+
+def install_jobs(app: App) -> None:
+    cfg = app.config.jobs
+    if not cfg.enabled:
+        app.jobs = None  # type: ignore[attr-defined]
+        return
+    service = JobService(app)
+    service.verifier.check_config()  # an unusable public key is a ConfigError now
+    app.jobs = service  # type: ignore[attr-defined]
+    app.add_endpoint(
+        list(PATHS),
+        JobSocketEndpoint(service),
+        idle_timeout=cfg.idle_timeout,
+        ping_interval=cfg.ping_interval,
+    )
+    install_rest(app, service)

@@ -1,0 +1,244 @@
+//! Room and lobby traffic, handled in Rust (PROTOCOLS.md section 2): a
+//! NOTIFY is parsed, framed once as an EVENT and queued to every member; it
+//! reaches Python only when the endpoint has a room hook.
+
+use super::{Server, SendError};
+use crate::hub::protocol::{
+    encode_clients, encode_event, encode_joined, encode_left, encode_message, encode_peers,
+    encode_rtcsignal, parse_lobby_command, parse_room_command, LobbyCommand, ProtocolError,
+    RoomCommand,
+};
+use crate::hub::room_key;
+use crate::io::conn::{Ctx, RoomInput, State};
+use crate::io::endpoint::Kind;
+use crate::io::event::{ConnId, Event};
+use crate::wire::frame::{encode_frame, OP_TEXT};
+use serde_json::value::RawValue;
+
+/// The sender of a NOTIFY before its socket JOINed anything.
+const UNKNOWN_SENDER: &str = "unknown";
+
+impl Server {
+    /// Handle what a rooms/lobby connection sent (in order).
+    pub(super) fn room_inputs(&mut self, slot: usize, inputs: Vec<RoomInput>, sink: &mut dyn FnMut(Event<'_>)) {
+        let Some(conn) = self.conns.get(slot) else { return };
+        let ep = &self.endpoints[conn.endpoint as usize];
+        let (kind, hook) = (ep.kind, ep.room_hook);
+        let ns = ep.namespace.clone();
+        for input in inputs {
+            if self.conns.get(slot).map(|c| c.state) != Some(State::Open) {
+                return;
+            }
+            match (kind, input) {
+                (Kind::Rooms, RoomInput::Text(t)) => self.room_text(slot, &ns, hook, &t, sink),
+                (Kind::Lobby, RoomInput::Text(t)) => self.lobby_text(slot, &ns, &t),
+                (Kind::Lobby, RoomInput::Hello) => self.lobby_hello(slot),
+                (Kind::Lobby, RoomInput::ConnectLobby(id)) => self.lobby_join(slot, &ns, &id, true),
+                _ => {}
+            }
+        }
+    }
+
+    fn reply(&mut self, slot: usize, data: &[u8]) {
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        if let Some(conn) = self.conns.get_mut(slot) {
+            let was_dirty = conn.dirty;
+            if conn.send(OP_TEXT, data, &ctx) == Err(SendError::Overflow) {
+                self.stats.overflow_closes += 1;
+            }
+            if !was_dirty {
+                self.dirty.push(slot);
+            }
+        }
+    }
+
+    fn reply_error(&mut self, slot: usize, e: &ProtocolError) {
+        let mut b = Vec::new();
+        e.encode(&mut b);
+        self.reply(slot, &b);
+    }
+
+    fn room_text(&mut self, slot: usize, ns: &str, hook: bool, text: &str, sink: &mut dyn FnMut(Event<'_>)) {
+        let cmd = match parse_room_command(text) {
+            Ok(c) => c,
+            Err(e) => return self.reply_error(slot, &e),
+        };
+        match cmd {
+            RoomCommand::Join { room, name } => {
+                self.rooms.join_as(slot, &room_key(ns, &room), &name);
+                if let Some(rc) = self.conns[slot].room.as_mut() {
+                    rc.nick = Some((*name).into());
+                }
+            }
+            RoomCommand::Leave { room } => {
+                self.rooms.leave(slot, &room_key(ns, &room));
+            }
+            RoomCommand::Notify { room, message } => {
+                let conn = &self.conns[slot];
+                let sender: String = conn
+                    .room
+                    .as_ref()
+                    .and_then(|r| r.nick.as_deref())
+                    .unwrap_or(UNKNOWN_SENDER)
+                    .to_string();
+                if hook {
+                    sink(Event::RoomNotify { conn: conn.id, namespace: ns, room: &room, sender: &sender, message: message.get() });
+                } else {
+                    self.publish_event_raw(ns, &room, &sender, &message, Some(slot));
+                }
+            }
+            RoomCommand::Clients { room } => {
+                let mut b = Vec::new();
+                encode_clients(&mut b, &room, &self.rooms.member_names(&room_key(ns, &room)));
+                self.reply(slot, &b);
+            }
+        }
+    }
+
+    /// Frame `["EVENT", {sender, room, message}]` once and queue it to the
+    /// room's members but `exclude`. Returns (delivered, overflowed).
+    pub(super) fn publish_event_raw(
+        &mut self,
+        ns: &str,
+        room: &str,
+        sender: &str,
+        message: &RawValue,
+        exclude: Option<usize>,
+    ) -> (usize, usize) {
+        let mut payload = std::mem::take(&mut self.payload);
+        payload.clear();
+        encode_event(&mut payload, sender, room, message);
+        let r = self.fan_out(&room_key(ns, room), OP_TEXT, &payload, exclude);
+        self.payload = payload;
+        r
+    }
+
+    /// Publish an EVENT from Python or HTTP; `message` must be one JSON value.
+    pub fn publish_event(
+        &mut self,
+        ns: &str,
+        room: &str,
+        sender: &str,
+        message: &str,
+        exclude: Option<ConnId>,
+    ) -> Result<(usize, usize), String> {
+        let raw: &RawValue =
+            serde_json::from_str(message).map_err(|e| format!("message is not one JSON value: {e}"))?;
+        let exclude = exclude.and_then(|id| self.slot_of_live(id));
+        Ok(self.publish_event_raw(ns, room, sender, raw, exclude))
+    }
+
+    /// Frame `data` once and queue it to every open member of room `key` but `exclude`.
+    pub(super) fn fan_out(&mut self, key: &str, op: u8, data: &[u8], exclude: Option<usize>) -> (usize, usize) {
+        self.frame.clear();
+        encode_frame(&mut self.frame, op, data, false);
+        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let (mut sent, mut over) = (0, 0);
+        for &slot in self.rooms.members(key) {
+            if Some(slot) == exclude {
+                continue;
+            }
+            let conn = &mut self.conns[slot];
+            let was_dirty = conn.dirty;
+            match conn.send_shared(&self.frame, op, data, &ctx) {
+                Ok(()) => sent += 1,
+                Err(SendError::Overflow) => over += 1,
+                Err(SendError::NotOpen) => continue,
+            }
+            if !was_dirty {
+                self.dirty.push(slot);
+            }
+        }
+        self.stats.overflow_closes += over as u64;
+        self.stats.fanout_deliveries += sent as u64;
+        (sent, over)
+    }
+
+    fn socket_id(&self, slot: usize) -> Box<str> {
+        self.conns[slot].room.as_ref().map(|r| r.socket_id.clone()).unwrap_or_default()
+    }
+
+    fn lobby_hello(&mut self, slot: usize) {
+        let id = self.socket_id(slot);
+        self.lobby_ids.insert(id, slot);
+    }
+
+    fn lobby_text(&mut self, slot: usize, ns: &str, text: &str) {
+        let cmd = match parse_lobby_command(text) {
+            Ok(c) => c,
+            Err(e) => return self.reply_error(slot, &e),
+        };
+        match cmd {
+            LobbyCommand::Join { lobby } => self.lobby_join(slot, ns, &lobby, false),
+            LobbyCommand::Leave { lobby } => {
+                let key = room_key(ns, &lobby);
+                if self.conns[slot].room.as_ref().and_then(|r| r.lobby.as_deref()) == Some(&*key) {
+                    self.lobby_leave(slot);
+                } else {
+                    let e = ProtocolError::new(ProtocolError::INVALID_FIELD, format!("LEAVE: not in lobby {lobby:?}"));
+                    self.reply_error(slot, &e);
+                }
+            }
+            LobbyCommand::Broadcast { message } => {
+                let Some(key) = self.conns[slot].room.as_ref().and_then(|r| r.lobby.clone()) else {
+                    let e = ProtocolError::new(ProtocolError::INVALID_FIELD, "BROADCAST: JOIN a lobby first");
+                    return self.reply_error(slot, &e);
+                };
+                let id = self.socket_id(slot);
+                let mut payload = Vec::new();
+                encode_message(&mut payload, &id, &message);
+                self.fan_out(&key, OP_TEXT, &payload, None);
+            }
+            LobbyCommand::RtcSignal { to, signal } => match self.lobby_ids.get(&*to).copied() {
+                Some(target) => {
+                    let mut payload = Vec::new();
+                    encode_rtcsignal(&mut payload, &signal);
+                    self.reply(target, &payload);
+                }
+                None => {
+                    let e = ProtocolError::new(ProtocolError::INVALID_FIELD, format!("RTCSIGNAL: no socket {to:?}"));
+                    self.reply_error(slot, &e);
+                }
+            },
+        }
+    }
+
+    fn lobby_join(&mut self, slot: usize, ns: &str, lobby: &str, on_connect: bool) {
+        let key = room_key(ns, lobby);
+        let current = self.conns[slot].room.as_ref().and_then(|r| r.lobby.clone());
+        if current.as_deref() == Some(&*key) {
+            return;
+        }
+        if current.is_some() {
+            self.lobby_leave(slot);
+        }
+        let id = self.socket_id(slot);
+        self.lobby_ids.insert(id.clone(), slot);
+        if on_connect {
+            let peers: Vec<Box<str>> = self.rooms.members(&key).iter().map(|&s| self.socket_id(s)).collect();
+            let refs: Vec<&str> = peers.iter().map(|p| &**p).collect();
+            let mut b = Vec::new();
+            encode_peers(&mut b, &refs);
+            self.reply(slot, &b);
+        }
+        self.rooms.join(slot, &key);
+        if let Some(rc) = self.conns[slot].room.as_mut() {
+            rc.lobby = Some(key.clone().into());
+        }
+        let mut b = Vec::new();
+        encode_joined(&mut b, &id);
+        self.fan_out(&key, OP_TEXT, &b, on_connect.then_some(slot));
+    }
+
+    /// Leave the current lobby; the remaining members get LEFT.
+    pub(super) fn lobby_leave(&mut self, slot: usize) {
+        let Some(key) = self.conns.get_mut(slot).and_then(|c| c.room.as_mut()).and_then(|r| r.lobby.take()) else {
+            return;
+        };
+        self.rooms.leave(slot, &key);
+        let id = self.socket_id(slot);
+        let mut b = Vec::new();
+        encode_left(&mut b, &id);
+        self.fan_out(&key, OP_TEXT, &b, None);
+    }
+}

@@ -1,0 +1,116 @@
+"""The demo page at GET /: served as HTML, and in a real (headless) browser it
+connects to the Streams socket and shows the scans it was sent."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ServerProcess, start_server
+from streams_helpers import http, post_scan
+
+
+@pytest.fixture
+def server() -> Iterator[ServerProcess]:
+    s = start_server("--port", "0", "--log-level", "warning", "--gateway-serial", "GW-DEMO")
+    yield s
+    s.stop()
+
+
+def test_get_root_without_upgrade_is_the_demo_page(server: ServerProcess) -> None:
+    status, headers, body = http("GET", server.http_url + "/")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/html")
+    page = body.decode()
+    assert page.lstrip().lower().startswith("<!doctype html>")
+    assert "<title>scanbridge</title>" in page
+    assert 'id="scans"' in page and "new WebSocket(" in page
+
+
+def _chromium() -> str | None:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if shutil.which("apt-get") is None:
+        return None
+    for cmd in (
+        ["apt-get", "install", "-y", "-q", "chromium"],
+        ["apt-get", "update", "-q"],
+        ["apt-get", "install", "-y", "-q", "chromium"],
+    ):
+        try:
+            subprocess.run(cmd, capture_output=True, timeout=600, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        found = shutil.which("chromium")
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = _chromium()
+    if path is None:
+        pytest.skip("chromium is not installed and `apt-get install -y chromium` did not work")
+    return path
+
+
+def _browser(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            f"--user-data-dir={profile}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_page_in_headless_chromium_shows_undelivered_scans(
+    server: ServerProcess, chromium: str, tmp_path: Path
+) -> None:
+    # Two scans while no client is connected: the page gets them when it connects.
+    for code in ("4006381333931", "SSCC-Ü&<42>"):
+        assert post_scan(server.http_url, code, device_serial="DEMO-DEV")[0] == 201
+    url = server.http_url + "/"
+    r = _browser(chromium, tmp_path / "p1", "--virtual-time-budget=4000", "--dump-dom", url)
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = r.stdout
+    tbody = re.search(r'<tbody id="scans">(.*?)</tbody>', dom, re.S)
+    assert tbody, dom[-2000:]
+    codes = [html.unescape(c) for c in re.findall(r'<td class="code">(.*?)</td>', tbody.group(1))]
+    # Newest first.
+    assert codes == ["SSCC-Ü&<42>", "4006381333931"], dom[-3000:]
+    assert "DEMO-DEV" in tbody.group(1)
+    assert re.search(r'<span id="status" class="live">live</span>', dom), "page not connected"
+    assert "gateway GW-DEMO" in dom  # its gateway_state! was answered
+
+    shot = tmp_path / "page.png"
+    r = _browser(
+        chromium,
+        tmp_path / "p2",
+        "--virtual-time-budget=2000",
+        f"--screenshot={shot}",
+        "--window-size=1000,600",
+        url,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (1000, 600)
