@@ -44,9 +44,13 @@ fn event_tuple<'py>(py: Python<'py>, ev: Event<'_>) -> PyResult<Bound<'py, PyTup
             (EV_BINARY, conn, PyBytes::new(py, data)).into_pyobject(py)?
         }
         Event::Close { conn, code, reason } => (EV_CLOSE, conn, code, reason).into_pyobject(py)?,
-        Event::RoomNotify { conn, namespace, room, sender, message } => {
-            (EV_ROOM_NOTIFY, conn, namespace, room, sender, message).into_pyobject(py)?
-        }
+        Event::RoomNotify {
+            conn,
+            namespace,
+            room,
+            sender,
+            message,
+        } => (EV_ROOM_NOTIFY, conn, namespace, room, sender, message).into_pyobject(py)?,
         Event::Open {
             conn,
             listener,
@@ -345,7 +349,9 @@ impl Server {
         message: &str,
         exclude: Option<u64>,
     ) -> PyResult<(usize, usize)> {
-        self.inner.publish_event(namespace, room, sender, message, exclude).map_err(PyValueError::new_err)
+        self.inner
+            .publish_event(namespace, room, sender, message, exclude)
+            .map_err(PyValueError::new_err)
     }
 
     /// {room: [member names]} of a namespace.
@@ -435,6 +441,7 @@ impl Server {
         d.set_item("peer", i.peer.to_string())?;
         d.set_item("listener", i.listener)?;
         d.set_item("endpoint", i.endpoint)?;
+        d.set_item("path", i.endpoint.and_then(|e| self.inner.endpoint_path(e)))?;
         d.set_item("websocket", i.websocket)?;
         d.set_item("tls", i.tls)?;
         let since = i

@@ -41,7 +41,11 @@ impl Rooms {
         let id = match self.by_name.get(name) {
             Some(&id) => id,
             None => {
-                let room = Room { name: name.into(), members: Vec::new(), names: Vec::new() };
+                let room = Room {
+                    name: name.into(),
+                    members: Vec::new(),
+                    names: Vec::new(),
+                };
                 let id = self.rooms.insert(room) as RoomId;
                 self.by_name.insert(name.into(), id);
                 id

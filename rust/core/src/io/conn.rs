@@ -411,7 +411,10 @@ impl Conn {
                 stats.msgs_in += 1;
                 if open {
                     match kind {
-                        Kind::Echo => write_message(out, compression, OP_TEXT, t.as_bytes()),
+                        Kind::Echo => {
+                            stats.msgs_out += 1;
+                            write_message(out, compression, OP_TEXT, t.as_bytes())
+                        }
                         Kind::Python => sink(Event::Text { conn: id, data: t }),
                         Kind::Rooms | Kind::Lobby => inbox.push(RoomInput::Text(t.to_owned())),
                     }
@@ -421,7 +424,10 @@ impl Conn {
                 stats.msgs_in += 1;
                 if open {
                     match kind {
-                        Kind::Echo => write_message(out, compression, OP_BINARY, b),
+                        Kind::Echo => {
+                            stats.msgs_out += 1;
+                            write_message(out, compression, OP_BINARY, b)
+                        }
                         Kind::Python => sink(Event::Binary { conn: id, data: b }),
                         Kind::Rooms | Kind::Lobby => {
                             let mut e = Vec::new();

@@ -46,7 +46,13 @@ pub enum Event<'a> {
     },
     /// A NOTIFY on a rooms endpoint with a Python hook: Python publishes it
     /// (`Server::publish_event`) or not. `message` is the raw JSON value.
-    RoomNotify { conn: ConnId, namespace: &'a str, room: &'a str, sender: &'a str, message: &'a str },
+    RoomNotify {
+        conn: ConnId,
+        namespace: &'a str,
+        room: &'a str,
+        sender: &'a str,
+        message: &'a str,
+    },
     /// The WebSocket is closed (1006 when it ended without a close frame).
     /// Reported once for every connection that had an `Open` or `Upgrade`.
     Close {

@@ -96,6 +96,8 @@ pub struct Server {
     payload: Vec<u8>,
     /// Lobby socket ids to connection slots (RTCSIGNAL targets).
     lobby_ids: HashMap<Box<str>, usize>,
+    /// The first path of each endpoint (for admin listings).
+    endpoint_paths: Vec<String>,
 }
 
 fn slot_of(id: ConnId) -> usize {
@@ -127,6 +129,7 @@ impl Server {
             frame: Vec::new(),
             payload: Vec::new(),
             lobby_ids: HashMap::new(),
+            endpoint_paths: Vec::new(),
         })
     }
 
@@ -138,6 +141,8 @@ impl Server {
     pub fn add_endpoint(&mut self, paths: &[String], ep: Endpoint) -> u32 {
         let id = self.endpoints.len() as u32;
         self.endpoints.push(ep);
+        self.endpoint_paths
+            .push(paths.first().cloned().unwrap_or_default());
         for p in paths {
             self.routes.insert(p.clone(), id);
         }
@@ -423,6 +428,11 @@ impl Server {
                 self.lobby_leave(slot);
             }
             let mut conn = self.conns.remove(slot);
+            // Closed connections' counts stay in the totals.
+            self.stats.bytes_in += conn.stats.bytes_in;
+            self.stats.bytes_out += conn.stats.bytes_out;
+            self.stats.messages_in += conn.stats.msgs_in;
+            self.stats.messages_out += conn.stats.msgs_out;
             self.rooms.leave_all(slot);
             conn.report_close(1006, "", sink);
             let _ = self.poll.registry().deregister(conn.transport.socket_mut());
@@ -470,7 +480,13 @@ impl Server {
     /// Frame `data` once and queue it to every open member of `room` but
     /// `exclude`. Returns (delivered, overflowed): members whose queue
     /// overflowed are being closed with 1008; nobody else is slowed.
-    pub fn publish(&mut self, room: &str, binary: bool, data: &[u8], exclude: Option<ConnId>) -> (usize, usize) {
+    pub fn publish(
+        &mut self,
+        room: &str,
+        binary: bool,
+        data: &[u8],
+        exclude: Option<ConnId>,
+    ) -> (usize, usize) {
         let op = if binary { OP_BINARY } else { OP_TEXT };
         let exclude = exclude.and_then(|id| self.slot_of_live(id));
         self.fan_out(room, op, data, exclude)
@@ -511,13 +527,26 @@ impl Server {
             .list()
             .into_iter()
             .filter_map(|(key, _)| key.strip_prefix(&prefix).map(|room| (key, room)))
-            .map(|(key, room)| (room.to_string(), self.rooms.member_names(key).into_iter().map(String::from).collect()))
+            .map(|(key, room)| {
+                (
+                    room.to_string(),
+                    self.rooms
+                        .member_names(key)
+                        .into_iter()
+                        .map(String::from)
+                        .collect(),
+                )
+            })
             .collect()
     }
 
     /// Member names of a room of a namespace.
     pub fn room_member_names(&self, ns: &str, room: &str) -> Vec<String> {
-        self.rooms.member_names(&crate::hub::room_key(ns, room)).into_iter().map(String::from).collect()
+        self.rooms
+            .member_names(&crate::hub::room_key(ns, room))
+            .into_iter()
+            .map(String::from)
+            .collect()
     }
 
     /// Every room with its member count.
@@ -715,6 +744,13 @@ impl Server {
             messages_out: c.stats.msgs_out,
             queued: c.queued(),
         })
+    }
+
+    /// The path an endpoint is served at (its first path).
+    pub fn endpoint_path(&self, endpoint: u32) -> Option<&str> {
+        self.endpoint_paths
+            .get(endpoint as usize)
+            .map(String::as_str)
     }
 
     pub fn conn_ids(&self) -> Vec<ConnId> {

@@ -376,8 +376,14 @@ Origin: http://localhost:3000\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-
 
     #[test]
     fn query_params() {
-        assert_eq!(query_param("a=1&lobbyId=x%20y&b", "lobbyId").as_deref(), Some("x y"));
-        assert_eq!(query_param("lobbyId=a+b%2", "lobbyId").as_deref(), Some("a b%2"));
+        assert_eq!(
+            query_param("a=1&lobbyId=x%20y&b", "lobbyId").as_deref(),
+            Some("x y")
+        );
+        assert_eq!(
+            query_param("lobbyId=a+b%2", "lobbyId").as_deref(),
+            Some("a b%2")
+        );
         assert_eq!(query_param("b", "b").as_deref(), Some(""));
         assert_eq!(query_param("a=1", "lobbyId"), None);
         assert_eq!(query_param("x=%C3%A9", "x").as_deref(), Some("é"));

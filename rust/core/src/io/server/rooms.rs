@@ -2,7 +2,7 @@
 //! NOTIFY is parsed, framed once as an EVENT and queued to every member; it
 //! reaches Python only when the endpoint has a room hook.
 
-use super::{Server, SendError};
+use super::{SendError, Server};
 use crate::hub::protocol::{
     encode_clients, encode_event, encode_joined, encode_left, encode_message, encode_peers,
     encode_rtcsignal, parse_lobby_command, parse_room_command, LobbyCommand, ProtocolError,
@@ -20,8 +20,15 @@ const UNKNOWN_SENDER: &str = "unknown";
 
 impl Server {
     /// Handle what a rooms/lobby connection sent (in order).
-    pub(super) fn room_inputs(&mut self, slot: usize, inputs: Vec<RoomInput>, sink: &mut dyn FnMut(Event<'_>)) {
-        let Some(conn) = self.conns.get(slot) else { return };
+    pub(super) fn room_inputs(
+        &mut self,
+        slot: usize,
+        inputs: Vec<RoomInput>,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) {
+        let Some(conn) = self.conns.get(slot) else {
+            return;
+        };
         let ep = &self.endpoints[conn.endpoint as usize];
         let (kind, hook) = (ep.kind, ep.room_hook);
         let ns = ep.namespace.clone();
@@ -40,7 +47,12 @@ impl Server {
     }
 
     fn reply(&mut self, slot: usize, data: &[u8]) {
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         if let Some(conn) = self.conns.get_mut(slot) {
             let was_dirty = conn.dirty;
             if conn.send(OP_TEXT, data, &ctx) == Err(SendError::Overflow) {
@@ -58,7 +70,14 @@ impl Server {
         self.reply(slot, &b);
     }
 
-    fn room_text(&mut self, slot: usize, ns: &str, hook: bool, text: &str, sink: &mut dyn FnMut(Event<'_>)) {
+    fn room_text(
+        &mut self,
+        slot: usize,
+        ns: &str,
+        hook: bool,
+        text: &str,
+        sink: &mut dyn FnMut(Event<'_>),
+    ) {
         let cmd = match parse_room_command(text) {
             Ok(c) => c,
             Err(e) => return self.reply_error(slot, &e),
@@ -82,14 +101,24 @@ impl Server {
                     .unwrap_or(UNKNOWN_SENDER)
                     .to_string();
                 if hook {
-                    sink(Event::RoomNotify { conn: conn.id, namespace: ns, room: &room, sender: &sender, message: message.get() });
+                    sink(Event::RoomNotify {
+                        conn: conn.id,
+                        namespace: ns,
+                        room: &room,
+                        sender: &sender,
+                        message: message.get(),
+                    });
                 } else {
                     self.publish_event_raw(ns, &room, &sender, &message, Some(slot));
                 }
             }
             RoomCommand::Clients { room } => {
                 let mut b = Vec::new();
-                encode_clients(&mut b, &room, &self.rooms.member_names(&room_key(ns, &room)));
+                encode_clients(
+                    &mut b,
+                    &room,
+                    &self.rooms.member_names(&room_key(ns, &room)),
+                );
                 self.reply(slot, &b);
             }
         }
@@ -122,17 +151,28 @@ impl Server {
         message: &str,
         exclude: Option<ConnId>,
     ) -> Result<(usize, usize), String> {
-        let raw: &RawValue =
-            serde_json::from_str(message).map_err(|e| format!("message is not one JSON value: {e}"))?;
+        let raw: &RawValue = serde_json::from_str(message)
+            .map_err(|e| format!("message is not one JSON value: {e}"))?;
         let exclude = exclude.and_then(|id| self.slot_of_live(id));
         Ok(self.publish_event_raw(ns, room, sender, raw, exclude))
     }
 
     /// Frame `data` once and queue it to every open member of room `key` but `exclude`.
-    pub(super) fn fan_out(&mut self, key: &str, op: u8, data: &[u8], exclude: Option<usize>) -> (usize, usize) {
+    pub(super) fn fan_out(
+        &mut self,
+        key: &str,
+        op: u8,
+        data: &[u8],
+        exclude: Option<usize>,
+    ) -> (usize, usize) {
         self.frame.clear();
         encode_frame(&mut self.frame, op, data, false);
-        let ctx = Ctx { cfg: &self.cfg, endpoints: &self.endpoints, routes: &self.routes, now: self.now };
+        let ctx = Ctx {
+            cfg: &self.cfg,
+            endpoints: &self.endpoints,
+            routes: &self.routes,
+            now: self.now,
+        };
         let (mut sent, mut over) = (0, 0);
         for &slot in self.rooms.members(key) {
             if Some(slot) == exclude {
@@ -155,7 +195,11 @@ impl Server {
     }
 
     fn socket_id(&self, slot: usize) -> Box<str> {
-        self.conns[slot].room.as_ref().map(|r| r.socket_id.clone()).unwrap_or_default()
+        self.conns[slot]
+            .room
+            .as_ref()
+            .map(|r| r.socket_id.clone())
+            .unwrap_or_default()
     }
 
     fn lobby_hello(&mut self, slot: usize) {
@@ -172,16 +216,27 @@ impl Server {
             LobbyCommand::Join { lobby } => self.lobby_join(slot, ns, &lobby, false),
             LobbyCommand::Leave { lobby } => {
                 let key = room_key(ns, &lobby);
-                if self.conns[slot].room.as_ref().and_then(|r| r.lobby.as_deref()) == Some(&*key) {
+                if self.conns[slot]
+                    .room
+                    .as_ref()
+                    .and_then(|r| r.lobby.as_deref())
+                    == Some(&*key)
+                {
                     self.lobby_leave(slot);
                 } else {
-                    let e = ProtocolError::new(ProtocolError::INVALID_FIELD, format!("LEAVE: not in lobby {lobby:?}"));
+                    let e = ProtocolError::new(
+                        ProtocolError::INVALID_FIELD,
+                        format!("LEAVE: not in lobby {lobby:?}"),
+                    );
                     self.reply_error(slot, &e);
                 }
             }
             LobbyCommand::Broadcast { message } => {
                 let Some(key) = self.conns[slot].room.as_ref().and_then(|r| r.lobby.clone()) else {
-                    let e = ProtocolError::new(ProtocolError::INVALID_FIELD, "BROADCAST: JOIN a lobby first");
+                    let e = ProtocolError::new(
+                        ProtocolError::INVALID_FIELD,
+                        "BROADCAST: JOIN a lobby first",
+                    );
                     return self.reply_error(slot, &e);
                 };
                 let id = self.socket_id(slot);
@@ -196,7 +251,10 @@ impl Server {
                     self.reply(target, &payload);
                 }
                 None => {
-                    let e = ProtocolError::new(ProtocolError::INVALID_FIELD, format!("RTCSIGNAL: no socket {to:?}"));
+                    let e = ProtocolError::new(
+                        ProtocolError::INVALID_FIELD,
+                        format!("RTCSIGNAL: no socket {to:?}"),
+                    );
                     self.reply_error(slot, &e);
                 }
             },
@@ -215,7 +273,12 @@ impl Server {
         let id = self.socket_id(slot);
         self.lobby_ids.insert(id.clone(), slot);
         if on_connect {
-            let peers: Vec<Box<str>> = self.rooms.members(&key).iter().map(|&s| self.socket_id(s)).collect();
+            let peers: Vec<Box<str>> = self
+                .rooms
+                .members(&key)
+                .iter()
+                .map(|&s| self.socket_id(s))
+                .collect();
             let refs: Vec<&str> = peers.iter().map(|p| &**p).collect();
             let mut b = Vec::new();
             encode_peers(&mut b, &refs);
@@ -232,7 +295,12 @@ impl Server {
 
     /// Leave the current lobby; the remaining members get LEFT.
     pub(super) fn lobby_leave(&mut self, slot: usize) {
-        let Some(key) = self.conns.get_mut(slot).and_then(|c| c.room.as_mut()).and_then(|r| r.lobby.take()) else {
+        let Some(key) = self
+            .conns
+            .get_mut(slot)
+            .and_then(|c| c.room.as_mut())
+            .and_then(|r| r.lobby.take())
+        else {
             return;
         };
         self.rooms.leave(slot, &key);
