@@ -343,12 +343,6 @@ def test_undelivered_scan_reaches_the_next_client_only(server: ServerProcess) ->
         third.no_event(within=0.3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: scans replayed to a ?since= client are not marked delivered, so the next "
-    "client without since gets them again (PROTOCOLS.md 1.3: only scans no client has "
-    "received yet)",
-)
 def test_scans_replayed_with_since_count_as_received(server: ServerProcess) -> None:
     post_scan(server.http_url, "SEEN-VIA-SINCE")
     with connect(f"{server.url}/?since=0") as a:
@@ -690,3 +684,23 @@ def test_config_barcode_images(tmp_path: Path) -> None:
     assert r.returncode == 2 and "token" in r.stderr
     r = cli("config-barcode", "--set", "port=80", "--key", "k")
     assert r.returncode == 2 and "80" in r.stderr
+
+
+def test_scan_api_refuses_other_origins(server: ServerProcess) -> None:
+    """A web page of another site cannot inject scans (same Origin rule as the socket)."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{server.http_url}/api/scans",
+        data=b'{"code": "EVIL"}',
+        headers={"Origin": "https://evil.example", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as ei:
+        urllib.request.urlopen(req, timeout=5)
+    assert ei.value.code == 403
+    req.remove_header("Origin")
+    req.add_header("Origin", "http://localhost")
+    with urllib.request.urlopen(req, timeout=5) as r:
+        assert r.status == 201

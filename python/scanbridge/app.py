@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgspec
+
 from . import _core
 from .config import Config, ConfigError
 from .endpoint import Endpoint
@@ -209,11 +211,12 @@ class App:
     def _apply_config(self, new: Config, changes: dict[str, Any]) -> None:
         """Apply a validated change at run time (configuration barcodes)."""
         old_port = self.config.port
+        if "port" in changes and new.port != old_port and self._core is not None:
+            if not self._rebind(new.port):
+                new = msgspec.structs.replace(new, port=old_port)
         self.config = new
         if "log_level" in changes:
             logging.getLogger().setLevel(new.log_level.upper())
-        if "port" in changes and new.port != old_port and self._core is not None:
-            self._rebind(new.port)
 
     def _listen_port(self, core: _core.Server, index: int, pc: Any) -> None:
         """Open one ``[[ports]]`` listener (closed again at once when not enabled)."""
@@ -274,8 +277,8 @@ class App:
                 return info
         raise KeyError(alias)
 
-    def _rebind(self, port: int) -> None:
-        """Listen on `port` instead; open connections stay."""
+    def _rebind(self, port: int) -> bool:
+        """Listen on `port` instead; open connections stay. False when it can't."""
         core = self._core
         assert core is not None
         old = [lid for lid, *_ in core.listeners()]
@@ -286,7 +289,7 @@ class App:
             new_lid, _, bound = core.listen(self.host, port, **kw)
         except OSError as e:
             log.error("cannot move to port %d: %s; staying on %d", port, e, self.port)
-            return
+            return False
         for lid in old:
             if (
                 self.listeners.get(lid, ListenerInfo("default", "", 0, False, True)).alias
@@ -297,6 +300,7 @@ class App:
         self.listeners[new_lid] = ListenerInfo("default", self.host, bound, bool(self._pems), True)
         log.warning("now listening on port %d (was %d)", bound, self.port)
         self.port = bound
+        return True
 
     # ---- sessions -------------------------------------------------------
 
@@ -406,7 +410,7 @@ class App:
         _, conn, ep_id, listener, path, query, headers, host, port, _sub = ev
         ep = self._ep_objects[ep_id]
         auth = self._ep_auth[ep_id]
-        req = Request("GET", path, query, Headers(headers), b"", (host, port), listener)
+        req = Request("GET", path, query, Headers(headers), b"", (host, port), listener, conn=conn)
         try:
             r = auth.authorize(req) if auth is not None else None
             if inspect.isawaitable(r):
@@ -491,7 +495,9 @@ class App:
 
     async def _http(self, ev: tuple[Any, ...]) -> None:
         _, conn, listener, method, path, query, headers, body, host, port = ev
-        req = Request(method, path, query, Headers(headers), body, (host, port), listener)
+        req = Request(
+            method, path, query, Headers(headers), body, (host, port), listener, conn=conn
+        )
         handler, params, exists = self.router.match(method, path)
         try:
             if handler is None:

@@ -342,7 +342,13 @@ class Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def _default_origins() -> list[str]:
-    return ["http://localhost:*", "http://127.0.0.1:*", "null"]
+    return [
+        "http://localhost",
+        "http://localhost:*",
+        "http://127.0.0.1",
+        "http://127.0.0.1:*",
+        "null",
+    ]
 
 
 ScannerSource = Literal["evdev", "hidraw", "ble", "replay", "stdin", "demo"]

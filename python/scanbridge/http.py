@@ -26,6 +26,8 @@ class Request:
     remote: tuple[str, int]
     listener: int = 0
     params: dict[str, str] = field(default_factory=dict)
+    #: The core's connection id (the same as the Session's ``conn`` after an upgrade).
+    conn: int = 0
 
     @property
     def query(self) -> dict[str, str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hmac
+from fnmatch import fnmatchcase
 from importlib import resources
 from typing import TYPE_CHECKING
 
@@ -18,9 +20,34 @@ def static_text(name: str) -> str:
     return resources.files("scanbridge").joinpath("static", name).read_text("utf-8")
 
 
+def check_origin(app: App, request: Request) -> None:
+    """Browsers: a page from another site must not inject scans or publish
+    (same `allowed_origins` rule as the WebSocket upgrade; no Origin passes)."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    patterns = app.config.allowed_origins
+    if patterns and not any(fnmatchcase(origin.lower(), p.lower()) for p in patterns):
+        raise HTTPError(403, f"origin {origin!r} is not allowed")
+
+
+def check_token(app: App, request: Request) -> None:
+    """The Streams token, when one is configured, guards the scan API too."""
+    expected = app.config.token
+    if expected is None:
+        return
+    from .streams.endpoint import request_token
+
+    given = request_token(request)
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPError(401, "a valid token is required (Authorization: Bearer, ?token= or Basic)")
+
+
 def install_routes(app: App) -> None:
     @app.route("POST", "/api/scans")
     async def post_scan(request: Request) -> Response:
+        check_origin(app, request)
+        check_token(app, request)
         body = request.json()
         if not isinstance(body, dict) or not isinstance(body.get("code"), str) or not body["code"]:
             raise HTTPError(400, 'body must be a JSON object with a non-empty string "code"')
@@ -35,6 +62,7 @@ def install_routes(app: App) -> None:
         return Response.json({"published": True, "seq": scan.seq, "event_id": scan.event_id}, 201)
 
     async def publish_http(namespace: str, room: str, request: Request) -> Response:
+        check_origin(app, request)
         if not request.body:
             raise HTTPError(400, "the body must be the JSON message to publish")
         message = request.json()

@@ -46,6 +46,7 @@ class JobSocketEndpoint(Endpoint):
         # (listener, remote) -> (connection id, token, accepted at): the Request
         # of on_upgrade and the Session of on_connect are one TCP connection.
         self._pending: dict[tuple[int, tuple[str, int]], tuple[str, Token, float]] = {}
+        self._warned_no_key = False
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -53,8 +54,9 @@ class JobSocketEndpoint(Endpoint):
         try:
             token = self.service.auth.token(request)
         except TokenError as e:
-            if e.reason == "no_key":
-                log.warning("job socket refused: %s", e.message)
+            if e.reason == "no_key" and not self._warned_no_key:
+                self._warned_no_key = True
+                log.warning("job sockets refuse every upgrade: %s", e.message)
             return refusal(e)
         now = time.monotonic()
         if self._pending:

@@ -252,7 +252,8 @@ class StreamsService(Sink):
             events = self.journal.undelivered(self.config.undelivered_ttl)
         for _, data in events:
             session.send_nowait(data.decode())
-        if since is None and events:
+        if events:
+            # Replayed (with or without since) counts as received.
             self.journal.mark_delivered(s for s, _ in events)
         core.join(session.conn, ROOM)
 
