@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # Debian packages the tests need (installed only when missing).
-APT_PACKAGES ?=
+APT_PACKAGES ?= redis-server chromium
 
 .PHONY: help setup dev release run test test-rust test-python lint fmt autobahn bench bench-micro clean
 
@@ -26,7 +26,7 @@ setup: $(PY)
 	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
 	fi
-	$(PIP) install -q maturin 'msgspec>=0.18' 'uvloop>=0.19' 'click>=8.1' 'segno>=1.5' 'pyjwt[crypto]>=2.8' \
+	$(PIP) install -q maturin 'msgspec>=0.18' 'uvloop>=0.19' 'click>=8.1' 'segno>=1.5' 'pyjwt[crypto]>=2.8' 'redis>=5' \
 	  'pytest>=8' 'pytest-asyncio>=0.23' 'pytest-benchmark>=4' 'pytest-timeout>=2' \
 	  'websockets>=13' 'aiohttp>=3.9' 'picows>=1.5' 'ruff>=0.5'
 	$(MAKE) dev

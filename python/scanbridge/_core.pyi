@@ -11,6 +11,9 @@ EV_CLOSE: int
 EV_HTTP: int
 EV_UPGRADE: int
 EV_ROOM_NOTIFY: int
+EV_ROOM_FORWARD: int
+EV_ROOM_MEMBERSHIP: int
+EV_ROOM_CLIENTS: int
 
 class Server:
     """The core server. Call only from the event loop's thread."""
@@ -67,6 +70,7 @@ class Server:
     def publish_event(
         self, namespace: str, room: str, sender: str, message: str, exclude: int | None = None
     ) -> tuple[int, int]: ...
+    def set_backplane(self, on: bool) -> None: ...
     def namespace_rooms(self, namespace: str) -> list[tuple[str, list[str]]]: ...
     def room_member_names(self, namespace: str, room: str) -> list[str]: ...
     def room_members(self, room: str) -> list[int]: ...

@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -68,11 +69,15 @@ class App:
         self.tls_fingerprint: str | None = None
         self._pems: tuple[bytes, bytes] | None = None
         self.listeners: dict[int, ListenerInfo] = {}
+        #: SO_REUSEPORT on the main listener (set by --workers).
+        self.reuse_port = False
         self._room_hooks: list[Callable[..., Any]] = []
+        self._room_queues: dict[int, deque[tuple[Any, ...]]] = {}
         self._scan_hooks: list[Callable[[Scan], Any]] = []
         self._command_hooks: list[Callable[..., Any]] = []
         self._extra_sources: list[Any] = []
         self.streams: Any = None  # StreamsService once started (config.streams)
+        self.backplane: Any = None  # RedisBackplane once started (config.redis_url)
         from .routes import install_routes
 
         install_routes(self)
@@ -166,8 +171,11 @@ class App:
         returns how many received it. ``message`` is any JSON-serialisable value."""
         if self._core is None:
             raise RuntimeError("the server is not running")
-        delivered, _ = self._core.publish_event(namespace, room, sender, json.dumps(message))
+        raw = json.dumps(message)
+        delivered, _ = self._core.publish_event(namespace, room, sender, raw)
         self._schedule_flush()
+        if self.backplane is not None:
+            self.backplane.forward(namespace, room, sender, raw)
         return delivered
 
     def rooms(self, namespace: str) -> list[str]:
@@ -385,10 +393,35 @@ class App:
             elif kind == _core.EV_UPGRADE:
                 self._spawn(self._upgrade(ev))
             elif kind == _core.EV_ROOM_NOTIFY:
-                self._spawn(self._room_notify(ev))
+                self._room_notify(ev)
+            elif kind == _core.EV_ROOM_FORWARD:
+                if self.backplane is not None:
+                    self.backplane.forward(*ev[1:])
+            elif kind == _core.EV_ROOM_MEMBERSHIP:
+                if self.backplane is not None:
+                    self.backplane.membership(*ev[1:])
+            elif kind == _core.EV_ROOM_CLIENTS:
+                if self.backplane is not None:
+                    self._spawn(self.backplane.clients(*ev[1:]))
 
-    async def _room_notify(self, ev: tuple[Any, ...]) -> None:
-        """A NOTIFY with room hooks: publish unless a hook says False."""
+    def _room_notify(self, ev: tuple[Any, ...]) -> None:
+        """A NOTIFY with room hooks: publish unless a hook says False. One
+        connection's NOTIFYs go through the hooks one at a time, in order."""
+        conn = ev[1]
+        q = self._room_queues.get(conn)
+        if q is None:
+            q = self._room_queues[conn] = deque()
+            self._spawn(self._drain_room_queue(conn, q))
+        q.append(ev)
+
+    async def _drain_room_queue(self, conn: int, q: deque[tuple[Any, ...]]) -> None:
+        try:
+            while q:
+                await self._room_notify_one(q.popleft())
+        finally:
+            del self._room_queues[conn]
+
+    async def _room_notify_one(self, ev: tuple[Any, ...]) -> None:
         _, conn, ns, room, sender, raw = ev
         message = json.loads(raw)
         for hook in self._room_hooks:
@@ -404,6 +437,8 @@ class App:
         if self._core is not None:
             self._core.publish_event(ns, room, sender, raw, exclude=conn)
             self._schedule_flush()
+            if self.backplane is not None:
+                self.backplane.forward(ns, room, sender, raw)
 
     async def _upgrade(self, ev: tuple[Any, ...]) -> None:
         """An endpoint's on_upgrade decides: accept (with headers) or refuse."""
@@ -612,9 +647,9 @@ class App:
             self._start_streams()
             self.streams.preflight()
         core = self._build_core()
-        kw: dict[str, Any] = {}
+        kw: dict[str, Any] = {"reuse_port": self.reuse_port}
         if pems:
-            kw = {"cert_pem": pems[0], "key_pem": pems[1]}
+            kw.update(cert_pem=pems[0], key_pem=pems[1])
         try:
             lid, host, port = core.listen(self.config.host, self.config.port, **kw)
         except ValueError as e:
@@ -626,6 +661,11 @@ class App:
             self._listen_port(core, i, pc)
         self._loop.add_reader(core.fileno(), self._on_ready)
         self._loop.call_later(TICK_SECONDS, self._tick)
+        if self.config.redis_url:
+            from .backplane import RedisBackplane
+
+            self.backplane = RedisBackplane(self, self.config.redis_url)
+            await self.backplane.start()
         if self.streams is not None:
             await self.streams.start()
         log.info("listening on %s", self.url)
@@ -639,6 +679,9 @@ class App:
             timeout = self.config.shutdown_timeout
         if self.streams is not None:
             await self.streams.stop()
+        if self.backplane is not None:
+            await self.backplane.stop()
+            self.backplane = None
         core.shutdown(1001, "server shutting down")
         deadline = time.monotonic() + timeout
         while core.connection_count() and time.monotonic() < deadline:

@@ -93,6 +93,18 @@ CONFIG_FLAGS: tuple[_Flag, ...] = (
         help="This server's serial in Streams events [derived from the machine id].",
     ),
     _flag(
+        "redis_url",
+        "--redis-url",
+        metavar="URL",
+        help="Redis for rooms across processes and hosts (redis://host:port/db).",
+    ),
+    _flag(
+        "workers",
+        "--workers",
+        metavar="N",
+        help="Processes on one port (SO_REUSEPORT); more than 1 needs --redis-url [1].",
+    ),
+    _flag(
         "log_level",
         "--log-level",
         metavar="LEVEL",
@@ -167,6 +179,10 @@ def serve(config: Config, scanner_specs: tuple[str, ...]) -> None:
         config.scanners = [*config.scanners, *extra]
         config.validate()
     configure_logging(config.log_level)
+    if config.workers > 1:
+        from scanbridge.workers import run_workers
+
+        sys.exit(run_workers(config))
     from scanbridge.app import App
 
     app = App(config)

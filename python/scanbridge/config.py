@@ -476,6 +476,10 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     ports: list[PortConfig] = msgspec.field(default_factory=list)
     #: Rooms and lobbies at /layout, /bus and /lobby (PROTOCOLS.md section 2).
     rooms: bool = True
+    #: Redis for rooms that span processes and hosts (e.g. redis://127.0.0.1:6379/0).
+    redis_url: str | None = None
+    #: Processes serving one port (SO_REUSEPORT); more than 1 needs redis_url.
+    workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     # Streams API (PROTOCOLS.md section 1)
     streams: bool = True
     scanners: list[ScannerConfig] = msgspec.field(default_factory=list)
@@ -492,6 +496,20 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     config_barcode_key: str | None = None
 
     def check(self) -> None:
+        if self.workers > 1 and not self.redis_url:
+            raise ConfigError(
+                "needs redis_url: rooms of separate processes would silently split "
+                "(set --redis-url, or use --workers 1)",
+                key="workers",
+                value=self.workers,
+            )
+        if self.workers > 1 and self.scanners:
+            raise ConfigError(
+                "cannot be combined with scanners: a scanner is read by one process and "
+                "Streams clients of the others would miss its scans (use --workers 1)",
+                key="workers",
+                value=self.workers,
+            )
         seen = {"default"}
         for i, p in enumerate(self.ports):
             if p.alias in seen:

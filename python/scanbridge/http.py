@@ -12,6 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from .session import Headers, parse_query
 
@@ -93,5 +94,5 @@ class Router:
             if mo:
                 exists = True
                 if m == method or (m == "GET" and method == "HEAD"):
-                    return h, mo.groupdict(), True
+                    return h, {k: unquote(v) for k, v in mo.groupdict().items()}, True
         return None, {}, exists

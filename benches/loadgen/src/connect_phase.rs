@@ -20,6 +20,11 @@ pub struct Connector {
     pub timeouts: u64,
     /// connections not even started by the deadline
     pub not_tried: u64,
+    /// SO_RCVBUF for the connections whose issue index is in `small_rcvbuf`
+    rcvbuf: i32,
+    small_rcvbuf: Vec<bool>,
+    /// id -> the index (0, 1, ...) in which its connect was issued
+    pub index_of: Vec<usize>,
 }
 
 impl Connector {
@@ -35,7 +40,17 @@ impl Connector {
             failed: 0,
             timeouts: 0,
             not_tried: 0,
+            rcvbuf: 0,
+            small_rcvbuf: Vec::new(),
+            index_of: Vec::new(),
         }
+    }
+
+    /// Connections whose issue index i has `small[i]` get SO_RCVBUF `bytes`.
+    pub fn with_small_rcvbuf(mut self, small: Vec<bool>, bytes: i32) -> Connector {
+        self.small_rcvbuf = small;
+        self.rcvbuf = bytes;
+        self
     }
 
     /// Opens more connections; true once every connection is open, failed
@@ -52,12 +67,21 @@ impl Connector {
             return true;
         }
         while self.issued < self.target && self.pending_n < self.batch {
+            let index = self.issued;
             self.issued += 1;
-            match eng.open() {
+            let rcvbuf = match self.small_rcvbuf.get(index) {
+                Some(true) => Some(self.rcvbuf),
+                _ => None,
+            };
+            match eng.open_with(rcvbuf) {
                 Some(id) => {
                     if id >= self.pending.len() {
                         self.pending.resize(id + 1, false);
                     }
+                    if id >= self.index_of.len() {
+                        self.index_of.resize(id + 1, usize::MAX);
+                    }
+                    self.index_of[id] = index;
                     self.pending[id] = true;
                     self.pending_n += 1;
                 }

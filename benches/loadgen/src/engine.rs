@@ -12,8 +12,9 @@ use crate::ws::{self, Decoder, DecodeError};
 
 pub type Id = usize;
 
-/// How many bytes of a data message's payload are kept for the scenario.
-pub const MSG_PREFIX: usize = 16;
+/// How many bytes of a data message's payload are kept for the scenario
+/// (the rooms scenarios read a sequence number at offset ~60 of an EVENT).
+pub const MSG_PREFIX: usize = 80;
 
 #[derive(Clone, Copy)]
 #[allow(dead_code)]
@@ -79,6 +80,8 @@ struct Conn {
     dirty: bool,
     close_sent: bool,
     close_received: bool,
+    /// reads suspended (a slow consumer): readiness is ignored until resume
+    paused: bool,
     frag_opcode: u8,
     frag_len: u64,
     frag_prefix: [u8; MSG_PREFIX],
@@ -170,7 +173,13 @@ impl Engine {
     /// Starts a new connection (connect + upgrade). Returns None when the
     /// connect fails at once (counted in stats.connect_errors).
     pub fn open(&mut self) -> Option<Id> {
-        let (fd, progress) = match sys::tcp_connect(&self.addr) {
+        self.open_with(None)
+    }
+
+    /// `open` with SO_RCVBUF set to `rcvbuf` bytes before the connect (the
+    /// kernel doubles it), for slow consumers whose window must close fast.
+    pub fn open_with(&mut self, rcvbuf: Option<i32>) -> Option<Id> {
+        let (fd, progress) = match sys::tcp_connect(&self.addr, rcvbuf) {
             Ok(x) => x,
             Err(e) => {
                 self.stats.connect_errors += 1;
@@ -188,6 +197,7 @@ impl Engine {
             dirty: false,
             close_sent: false,
             close_received: false,
+            paused: false,
             frag_opcode: 0,
             frag_len: 0,
             frag_prefix: [0; MSG_PREFIX],
@@ -244,6 +254,29 @@ impl Engine {
     /// Closes the connection at once (no close handshake).
     pub fn close(&mut self, id: Id) {
         self.kill(id, End::Closed);
+    }
+
+    /// Stops reading the connection (data piles up in the kernel, then the
+    /// TCP window closes): a consumer that does not read.
+    #[allow(dead_code)]
+    pub fn pause(&mut self, id: Id) {
+        if let Some(c) = self.conns.get_mut(id) {
+            c.paused = true;
+        }
+    }
+
+    /// Reads again, at once (edge-triggered: no new edge may come for data
+    /// that is already waiting). Events go out with the next dispatch.
+    #[allow(dead_code)]
+    pub fn resume(&mut self, id: Id) {
+        let Some(c) = self.conns.get_mut(id) else { return };
+        if !c.paused {
+            return;
+        }
+        c.paused = false;
+        if c.state == State::Open {
+            self.on_ready(id, (libc::EPOLLIN | libc::EPOLLRDHUP) as u32);
+        }
     }
 
     /// Queues raw bytes (already framed) for the connection.
@@ -351,6 +384,9 @@ impl Engine {
             }
         }
         if flags & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 == 0 {
+            return;
+        }
+        if self.conns[id].paused && self.conns[id].state == State::Open {
             return;
         }
         let hup = flags & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0;

@@ -62,9 +62,10 @@ pub enum Connect {
     InProgress,
 }
 
-/// Creates a non-blocking TCP socket with TCP_NODELAY and starts
-/// connecting it to `addr`.
-pub fn tcp_connect(addr: &SocketAddrV4) -> io::Result<(Fd, Connect)> {
+/// Creates a non-blocking TCP socket with TCP_NODELAY (and SO_RCVBUF when
+/// given, which must be set before the connect) and starts connecting it
+/// to `addr`.
+pub fn tcp_connect(addr: &SocketAddrV4, rcvbuf: Option<i32>) -> io::Result<(Fd, Connect)> {
     let fd = cvt(unsafe {
         libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0)
     })?;
@@ -77,6 +78,15 @@ pub fn tcp_connect(addr: &SocketAddrV4) -> io::Result<(Fd, Connect)> {
             &one as *const _ as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
+        if let Some(n) = rcvbuf {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &n as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
     }
     let sin = libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,

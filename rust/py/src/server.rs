@@ -19,6 +19,9 @@ pub const EV_CLOSE: u8 = 4;
 pub const EV_HTTP: u8 = 5;
 pub const EV_UPGRADE: u8 = 6;
 pub const EV_ROOM_NOTIFY: u8 = 7;
+pub const EV_ROOM_FORWARD: u8 = 8;
+pub const EV_ROOM_MEMBERSHIP: u8 = 9;
+pub const EV_ROOM_CLIENTS: u8 = 10;
 
 #[pyclass(unsendable, module = "scanbridge._core")]
 pub struct Server {
@@ -51,6 +54,24 @@ fn event_tuple<'py>(py: Python<'py>, ev: Event<'_>) -> PyResult<Bound<'py, PyTup
             sender,
             message,
         } => (EV_ROOM_NOTIFY, conn, namespace, room, sender, message).into_pyobject(py)?,
+        Event::RoomForward {
+            namespace,
+            room,
+            sender,
+            message,
+        } => (EV_ROOM_FORWARD, namespace, room, sender, message).into_pyobject(py)?,
+        Event::RoomMembership {
+            conn,
+            namespace,
+            room,
+            name,
+            joined,
+        } => (EV_ROOM_MEMBERSHIP, conn, namespace, room, name, joined).into_pyobject(py)?,
+        Event::RoomClients {
+            conn,
+            namespace,
+            room,
+        } => (EV_ROOM_CLIENTS, conn, namespace, room).into_pyobject(py)?,
         Event::Open {
             conn,
             listener,
@@ -354,6 +375,11 @@ impl Server {
             .map_err(PyValueError::new_err)
     }
 
+    /// Rooms span processes: report NOTIFYs, membership and CLIENTS as events.
+    fn set_backplane(&mut self, on: bool) {
+        self.inner.set_backplane(on);
+    }
+
     /// {room: [member names]} of a namespace.
     fn namespace_rooms(&self, namespace: &str) -> Vec<(String, Vec<String>)> {
         self.inner.namespace_rooms(namespace)
@@ -499,6 +525,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EV_HTTP", EV_HTTP)?;
     m.add("EV_UPGRADE", EV_UPGRADE)?;
     m.add("EV_ROOM_NOTIFY", EV_ROOM_NOTIFY)?;
+    m.add("EV_ROOM_FORWARD", EV_ROOM_FORWARD)?;
+    m.add("EV_ROOM_MEMBERSHIP", EV_ROOM_MEMBERSHIP)?;
+    m.add("EV_ROOM_CLIENTS", EV_ROOM_CLIENTS)?;
     m.add_function(wrap_pyfunction!(self_signed_cert, m)?)?;
     m.add_function(wrap_pyfunction!(load_pem_files, m)?)?;
     Ok(())

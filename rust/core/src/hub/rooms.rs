@@ -73,6 +73,15 @@ impl Rooms {
         }
     }
 
+    /// The name `slot` joined room `name` under, if it is a member.
+    pub fn name_of(&self, slot: usize, name: &str) -> Option<&str> {
+        let room = &self.rooms[self.id(name)? as usize];
+        room.members
+            .iter()
+            .position(|&s| s == slot)
+            .map(|i| &*room.names[i])
+    }
+
     pub fn is_member(&self, slot: usize, name: &str) -> bool {
         match (self.id(name), self.of_conn.get(&slot)) {
             (Some(id), Some(mine)) => mine.contains(&id),
@@ -186,6 +195,8 @@ mod tests {
         r.leave(1, "a");
         assert_eq!(r.member_names("a"), vec!["bob"]);
         assert!(r.is_member(2, "a") && !r.is_member(1, "a"));
+        assert_eq!(r.name_of(2, "a"), Some("bob"));
+        assert_eq!(r.name_of(1, "a"), None);
     }
 
     #[test]

@@ -53,6 +53,29 @@ pub enum Event<'a> {
         sender: &'a str,
         message: &'a str,
     },
+    /// Backplane on: a NOTIFY was published locally; Python forwards it to
+    /// the other processes. `message` is the raw JSON value.
+    RoomForward {
+        namespace: &'a str,
+        room: &'a str,
+        sender: &'a str,
+        message: &'a str,
+    },
+    /// Backplane on: a member joined (`joined`) or left a room.
+    RoomMembership {
+        conn: ConnId,
+        namespace: &'a str,
+        room: &'a str,
+        name: &'a str,
+        joined: bool,
+    },
+    /// Backplane on: CLIENTS spans processes, so Python answers it
+    /// (local members from `Server::room_member_names`, the rest from the backplane).
+    RoomClients {
+        conn: ConnId,
+        namespace: &'a str,
+        room: &'a str,
+    },
     /// The WebSocket is closed (1006 when it ended without a close frame).
     /// Reported once for every connection that had an `Open` or `Upgrade`.
     Close {

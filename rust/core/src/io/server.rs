@@ -98,6 +98,8 @@ pub struct Server {
     lobby_ids: HashMap<Box<str>, usize>,
     /// The first path of each endpoint (for admin listings).
     endpoint_paths: Vec<String>,
+    /// Rooms span processes: report NOTIFYs, membership and CLIENTS to Python.
+    backplane: bool,
 }
 
 fn slot_of(id: ConnId) -> usize {
@@ -130,6 +132,7 @@ impl Server {
             payload: Vec::new(),
             lobby_ids: HashMap::new(),
             endpoint_paths: Vec::new(),
+            backplane: false,
         })
     }
 
@@ -433,7 +436,25 @@ impl Server {
             self.stats.bytes_out += conn.stats.bytes_out;
             self.stats.messages_in += conn.stats.msgs_in;
             self.stats.messages_out += conn.stats.msgs_out;
-            self.rooms.leave_all(slot);
+            let left = self.rooms.leave_all(slot);
+            if self.backplane && conn.kind == crate::io::endpoint::Kind::Rooms {
+                let name = conn
+                    .room
+                    .as_ref()
+                    .and_then(|r| r.nick.as_deref())
+                    .unwrap_or("");
+                for key in &left {
+                    if let Some((ns, room)) = key.split_once('\u{1}') {
+                        sink(Event::RoomMembership {
+                            conn: conn.id,
+                            namespace: ns,
+                            room,
+                            name,
+                            joined: false,
+                        });
+                    }
+                }
+            }
             conn.report_close(1006, "", sink);
             let _ = self.poll.registry().deregister(conn.transport.socket_mut());
         }
@@ -538,6 +559,12 @@ impl Server {
                 )
             })
             .collect()
+    }
+
+    /// Rooms span processes (a backplane): NOTIFYs, membership changes and
+    /// CLIENTS requests are reported to Python.
+    pub fn set_backplane(&mut self, on: bool) {
+        self.backplane = on;
     }
 
     /// Member names of a room of a namespace.

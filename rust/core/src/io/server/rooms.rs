@@ -85,19 +85,45 @@ impl Server {
         match cmd {
             RoomCommand::Join { room, name } => {
                 self.rooms.join_as(slot, &room_key(ns, &room), &name);
-                if let Some(rc) = self.conns[slot].room.as_mut() {
+                let conn = &mut self.conns[slot];
+                if let Some(rc) = conn.room.as_mut() {
                     rc.nick = Some((*name).into());
+                }
+                if self.backplane {
+                    sink(Event::RoomMembership {
+                        conn: conn.id,
+                        namespace: ns,
+                        room: &room,
+                        name: &name,
+                        joined: true,
+                    });
                 }
             }
             RoomCommand::Leave { room } => {
-                self.rooms.leave(slot, &room_key(ns, &room));
+                let left = self.rooms.leave(slot, &room_key(ns, &room));
+                if left && self.backplane {
+                    let conn = &self.conns[slot];
+                    let name = conn
+                        .room
+                        .as_ref()
+                        .and_then(|r| r.nick.as_deref())
+                        .unwrap_or("");
+                    sink(Event::RoomMembership {
+                        conn: conn.id,
+                        namespace: ns,
+                        room: &room,
+                        name,
+                        joined: false,
+                    });
+                }
             }
             RoomCommand::Notify { room, message } => {
                 let conn = &self.conns[slot];
-                let sender: String = conn
-                    .room
-                    .as_ref()
-                    .and_then(|r| r.nick.as_deref())
+                // The name it joined this room under; else its last JOIN's name.
+                let sender: String = self
+                    .rooms
+                    .name_of(slot, &room_key(ns, &room))
+                    .or_else(|| conn.room.as_ref().and_then(|r| r.nick.as_deref()))
                     .unwrap_or(UNKNOWN_SENDER)
                     .to_string();
                 if hook {
