@@ -53,8 +53,12 @@ SCENARIOS = {
 LOWER_IS_BETTER = {"M1"}
 ECHO_SCENARIOS = {"E2", "H1", "M1"}  # scanbridge needs --echo for these
 ALL = ("E2", "H1", "B1", "B2", "S1", "M1")
-# --all: fewer, shorter runs so that the whole set takes < 10 minutes
+# --all: fewer, shorter runs so that the whole set takes < 10 minutes (4-5)
 ALL_DEFAULTS = {"runs": 3, "duration": 2.0, "warmup": 0.5}
+# S1 without --duration: 8 s (also under --all), since its slow consumers need
+# 5-6 s of scanbridge's bursts to fill the kernel's socket buffers (~4 MB) and
+# then the 1 MiB queue (1008 close)
+SCENARIO_DURATION = {"S1": 8.0}
 TARGETS = {
     # scenario: {peer: (op, ratio)}, from BENCHMARKS.md
     "E2": {"picows": (">=", 1.2), "websockets": (">=", 3.0)},
@@ -964,7 +968,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--runs", type=int, default=None, help="runs per server (default 3)")
     ap.add_argument(
-        "--duration", type=float, default=None, help="measured seconds per run (default 5)"
+        "--duration",
+        type=float,
+        default=None,
+        help="measured seconds per run (default 5; S1 8; --all 2, S1 8)",
     )
     ap.add_argument(
         "--warmup", type=float, default=None, help="unmeasured seconds before (default 1)"
@@ -1022,6 +1029,7 @@ def main(argv: list[str] | None = None) -> int:
         help="also draw the ratios as a PNG (only if matplotlib is importable)",
     )
     a = ap.parse_args(argv)
+    duration_given = a.duration is not None
     defaults = ALL_DEFAULTS if a.all else {"runs": 3, "duration": 5.0, "warmup": 1.0}
     for k, v in defaults.items():
         if getattr(a, k) is None:
@@ -1044,6 +1052,8 @@ def main(argv: list[str] | None = None) -> int:
     for sc in scenarios:
         sa = argparse.Namespace(**vars(a))
         sa.scenario = sc
+        if not duration_given and sc in SCENARIO_DURATION:
+            sa.duration = SCENARIO_DURATION[sc]
         if a.all:
             print("", flush=True)
         docs[sc] = run_scenario(sa, loadgen, servers)

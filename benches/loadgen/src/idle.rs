@@ -33,6 +33,8 @@ struct Idle {
     closes: u64,
     messages: u64,
     open_at_mark: u64,
+    /// CPU seconds and time at the end mark
+    mark: Option<(f64, Instant)>,
 }
 
 impl Scenario for Idle {
@@ -52,6 +54,7 @@ impl Scenario for Idle {
             Phase::Settle(until) => {
                 if now >= until {
                     self.open_at_mark = eng.live() as u64;
+                    self.mark = Some((sys::cpu_seconds(), now));
                     crate::marker("measure end");
                     self.phase = Phase::Hold(now + self.hold);
                 }
@@ -115,12 +118,14 @@ pub fn run(args: &Args) -> Result<i32, String> {
         closes: 0,
         messages: 0,
         open_at_mark: 0,
+        mark: None,
     };
     let hard = t0 + connect_timeout + settle + hold + Duration::from_secs(2);
     let finished = eng.run(&mut sc, hard);
-    let cpu1 = sys::cpu_seconds();
+    // client CPU over the runner's window (start mark .. end mark)
+    let (cpu1, t1) = sc.mark.unwrap_or_else(|| (sys::cpu_seconds(), Instant::now()));
     let secs_open = sc.t_open.map_or(0.0, |t| (t - t0).as_secs_f64());
-    let window = (Instant::now() - t0).as_secs_f64();
+    let window = (t1 - t0).as_secs_f64();
     eng.shutdown(Duration::from_millis(1000));
     let st = &eng.stats;
     let mut error = String::new();
