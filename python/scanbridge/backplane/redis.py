@@ -58,7 +58,19 @@ class RedisBackplane:
                 key="redis_url",
                 value=self.url,
             ) from None
-        self.redis = aioredis.from_url(self.url, decode_responses=True)
+        from redis.asyncio.retry import Retry
+        from redis.backoff import ExponentialBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
+
+        # Pooled connections go stale when Redis restarts: retry on a fresh one.
+        self.redis = aioredis.from_url(
+            self.url,
+            decode_responses=True,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 2),
+            retry_on_error=[RedisConnectionError, ConnectionError, OSError],
+            socket_connect_timeout=2.0,
+            health_check_interval=10,
+        )
         assert self.app._core is not None
         self.app._core.set_backplane(True)
         loop = asyncio.get_running_loop()

@@ -136,7 +136,22 @@ impl Server {
                     });
                 } else {
                     self.publish_event_raw(ns, &room, &sender, &message, Some(slot));
+                    if self.backplane {
+                        sink(Event::RoomForward {
+                            namespace: ns,
+                            room: &room,
+                            sender: &sender,
+                            message: message.get(),
+                        });
+                    }
                 }
+            }
+            RoomCommand::Clients { room } if self.backplane => {
+                sink(Event::RoomClients {
+                    conn: self.conns[slot].id,
+                    namespace: ns,
+                    room: &room,
+                });
             }
             RoomCommand::Clients { room } => {
                 let mut b = Vec::new();
