@@ -53,7 +53,13 @@ def test_defaults() -> None:
     assert config.max_message_bytes == 16 * 1024 * 1024
     assert config.max_queue_bytes == 1024 * 1024
     assert config.compression is True
-    assert config.allowed_origins == ["http://localhost:*", "http://127.0.0.1:*", "null"]
+    assert config.allowed_origins == [
+        "http://localhost",
+        "http://localhost:*",
+        "http://127.0.0.1",
+        "http://127.0.0.1:*",
+        "null",
+    ]
     assert config.log_level == "info"
     assert (config.idle_timeout, config.ping_interval, config.shutdown_timeout) == (0, 0, 5)
 
@@ -61,7 +67,13 @@ def test_defaults() -> None:
 def test_default_lists_are_not_shared() -> None:
     a, b = Config(), Config()
     a.allowed_origins.append("https://example.com")
-    assert b.allowed_origins == ["http://localhost:*", "http://127.0.0.1:*", "null"]
+    assert b.allowed_origins == [
+        "http://localhost",
+        "http://localhost:*",
+        "http://127.0.0.1",
+        "http://127.0.0.1:*",
+        "null",
+    ]
 
 
 def test_config_keys_in_declaration_order() -> None:

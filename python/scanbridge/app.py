@@ -594,6 +594,12 @@ class App:
                 self._ep_objects.append(Endpoint())
             core.add_endpoint(["/lobby"], "lobby", namespace="lobby")
             self._ep_objects.append(Endpoint())
+            # Socket.IO clients (websocket transport) on the same namespaces;
+            # Engine.IO v4 expects the server to ping every pingInterval.
+            core.add_endpoint(
+                ["/socket.io/", "/socket.io"], "socketio", room_hook=hook, ping_interval=25.0
+            )
+            self._ep_objects.append(Endpoint())
         self._ep_auth = [None] * len(self._ep_objects)
         for paths, ep, options in self._endpoints:
             auth = options.get("auth")

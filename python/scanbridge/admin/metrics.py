@@ -37,26 +37,8 @@ _FIELDS = ("bytes_in", "bytes_out", "messages_in", "messages_out")
 
 
 def endpoint_paths(app: App) -> list[str]:
-    """The core's endpoint index -> a path naming that endpoint (its first path).
-
-    The core's ``connection_info`` reports only the endpoint's index. Python endpoints
-    are found by identity in ``app._endpoints``; the core's built-in endpoints (added
-    first, with a placeholder Endpoint each) are named in the order ``App._build_core``
-    adds them. If that order no longer matches, they show as ``#index``.
-    """
-    named = {id(ep): paths[0] for paths, ep, _ in app._endpoints}
-    builtin: list[str] = []
-    if app.config.echo:
-        builtin.append("/echo")
-    if getattr(app.config, "rooms", False):
-        builtin.extend(("/layout", "/bus", "/lobby"))
-    eps = app._ep_objects
-    n_builtin = next((i for i, ep in enumerate(eps) if id(ep) in named), len(eps))
-    trust = n_builtin == len(builtin)
-    return [
-        named[id(ep)] if id(ep) in named else builtin[i] if trust and i < n_builtin else f"#{i}"
-        for i, ep in enumerate(eps)
-    ]
+    """The core's endpoint index -> the path naming that endpoint (its first path)."""
+    return app._core.endpoint_paths() if app._core is not None else []
 
 
 def endpoint_label(paths: list[str], index: int | None) -> str:

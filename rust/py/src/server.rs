@@ -202,6 +202,7 @@ impl Server {
             "python" => Kind::Python,
             "rooms" => Kind::Rooms,
             "lobby" => Kind::Lobby,
+            "socketio" => Kind::SocketIo,
             other => {
                 return Err(PyValueError::new_err(format!(
                     "unknown endpoint kind {other:?}"
@@ -443,6 +444,11 @@ impl Server {
     #[pyo3(signature = (code=1001, reason="server shutting down"))]
     fn shutdown(&mut self, code: u16, reason: &str) {
         self.inner.shutdown(code, reason);
+    }
+
+    /// Each endpoint's first path, by endpoint id.
+    fn endpoint_paths(&self) -> Vec<String> {
+        self.inner.endpoint_paths().to_vec()
     }
 
     fn connection_count(&self) -> usize {

@@ -68,6 +68,15 @@ pub(crate) struct RoomConn {
     pub socket_id: Box<str>,
     /// The lobby this socket is in (its room key).
     pub lobby: Option<Box<str>>,
+    /// Socket.IO framing (a `/socket.io/` connection).
+    pub sio: Option<SioState>,
+}
+
+pub(crate) struct SioState {
+    /// Engine.IO protocol version (3 or 4).
+    pub eio: u8,
+    /// Socket.IO namespaces connected.
+    pub namespaces: Vec<Box<str>>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -333,8 +342,31 @@ impl Conn {
         self.paused = false;
         self.deadline = None;
         self.last_ping = ctx.now;
-        if matches!(self.kind, Kind::Rooms | Kind::Lobby) {
+        if matches!(self.kind, Kind::Rooms | Kind::Lobby | Kind::SocketIo) {
             let mut rc = Box::<RoomConn>::default();
+            if self.kind == Kind::SocketIo {
+                let eio = match crate::wire::handshake::query_param(&p.req.query, "EIO").as_deref()
+                {
+                    Some("3") => 3,
+                    _ => 4,
+                };
+                rc.socket_id = crate::hub::new_socket_id().into();
+                let every = ctx.endpoints[self.endpoint as usize]
+                    .ping_interval
+                    .unwrap_or(std::time::Duration::from_secs(25))
+                    .as_millis() as u64;
+                let open = crate::io::server::sio_open_packet(eio, &rc.socket_id, every);
+                encode_frame(&mut self.out, OP_TEXT, open.as_bytes(), false);
+                if eio == 3 {
+                    // v3 clients are connected to the default namespace at once.
+                    encode_frame(&mut self.out, OP_TEXT, b"40", false);
+                }
+                rc.sio = Some(SioState {
+                    eio,
+                    namespaces: Vec::new(),
+                });
+                self.inbox.push(RoomInput::Hello);
+            }
             if self.kind == Kind::Lobby {
                 rc.socket_id = crate::hub::new_socket_id().into();
                 self.inbox.push(RoomInput::Hello);
@@ -416,7 +448,9 @@ impl Conn {
                             write_message(out, compression, OP_TEXT, t.as_bytes())
                         }
                         Kind::Python => sink(Event::Text { conn: id, data: t }),
-                        Kind::Rooms | Kind::Lobby => inbox.push(RoomInput::Text(t.to_owned())),
+                        Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
+                            inbox.push(RoomInput::Text(t.to_owned()))
+                        }
                     }
                 }
             }
@@ -429,7 +463,7 @@ impl Conn {
                             write_message(out, compression, OP_BINARY, b)
                         }
                         Kind::Python => sink(Event::Binary { conn: id, data: b }),
-                        Kind::Rooms | Kind::Lobby => {
+                        Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
                             let mut e = Vec::new();
                             crate::hub::protocol::encode_error(
                                 &mut e,
@@ -561,7 +595,16 @@ impl Conn {
     }
 
     pub fn ping(&mut self, ctx: &Ctx<'_>) {
-        encode_frame(&mut self.out, OP_PING, b"", false);
+        if self
+            .room
+            .as_ref()
+            .is_some_and(|r| r.sio.as_ref().is_some_and(|s| s.eio >= 4))
+        {
+            // Engine.IO v4: the server pings with a "2" packet.
+            encode_frame(&mut self.out, OP_TEXT, b"2", false);
+        } else {
+            encode_frame(&mut self.out, OP_PING, b"", false);
+        }
         self.last_ping = ctx.now;
         self.dirty = true;
     }

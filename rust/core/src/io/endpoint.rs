@@ -15,6 +15,8 @@ pub enum Kind {
     Rooms,
     /// `/lobby`: JOIN / LEAVE / BROADCAST / RTCSIGNAL handled in Rust.
     Lobby,
+    /// `/socket.io/`: Engine.IO + Socket.IO framing around the rooms and lobbies.
+    SocketIo,
 }
 
 #[derive(Clone, Debug)]

@@ -20,6 +20,9 @@ use crate::hub::Rooms;
 use crate::wire::frame::{OP_BINARY, OP_TEXT};
 
 mod rooms;
+mod socketio;
+
+pub(crate) use socketio::open_packet as sio_open_packet;
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = 1 << 40;
@@ -771,6 +774,11 @@ impl Server {
             messages_out: c.stats.msgs_out,
             queued: c.queued(),
         })
+    }
+
+    /// Every endpoint's first path, by endpoint id.
+    pub fn endpoint_paths(&self) -> &[String] {
+        &self.endpoint_paths
     }
 
     /// The path an endpoint is served at (its first path).

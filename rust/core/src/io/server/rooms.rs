@@ -15,6 +15,13 @@ use crate::io::event::{ConnId, Event};
 use crate::wire::frame::{encode_frame, OP_TEXT};
 use serde_json::value::RawValue;
 
+/// `42/<namespace>,`: a Socket.IO EVENT packet inside an Engine.IO message.
+pub(super) fn sio_event_prefix(out: &mut Vec<u8>, ns: &str) {
+    out.extend_from_slice(b"42/");
+    out.extend_from_slice(ns.as_bytes());
+    out.push(b',');
+}
+
 /// The sender of a NOTIFY before its socket JOINed anything.
 const UNKNOWN_SENDER: &str = "unknown";
 
@@ -39,14 +46,17 @@ impl Server {
             match (kind, input) {
                 (Kind::Rooms, RoomInput::Text(t)) => self.room_text(slot, &ns, hook, &t, sink),
                 (Kind::Lobby, RoomInput::Text(t)) => self.lobby_text(slot, &ns, &t),
-                (Kind::Lobby, RoomInput::Hello) => self.lobby_hello(slot),
+                (Kind::Lobby | Kind::SocketIo, RoomInput::Hello) => self.lobby_hello(slot),
+                (Kind::SocketIo, RoomInput::Text(t)) => self.sio_text(slot, hook, &t, sink),
                 (Kind::Lobby, RoomInput::ConnectLobby(id)) => self.lobby_join(slot, &ns, &id, true),
                 _ => {}
             }
         }
     }
 
-    fn reply(&mut self, slot: usize, data: &[u8]) {
+    /// Send `data` (a JSON text) to one connection; Socket.IO connections get
+    /// it as an event of namespace `ns`.
+    pub(super) fn reply(&mut self, slot: usize, ns: &str, data: &[u8]) {
         let ctx = Ctx {
             cfg: &self.cfg,
             endpoints: &self.endpoints,
@@ -55,7 +65,16 @@ impl Server {
         };
         if let Some(conn) = self.conns.get_mut(slot) {
             let was_dirty = conn.dirty;
-            if conn.send(OP_TEXT, data, &ctx) == Err(SendError::Overflow) {
+            let r = match conn.room.as_ref().and_then(|r| r.sio.as_ref()) {
+                Some(_) => {
+                    let mut framed = Vec::with_capacity(data.len() + ns.len() + 4);
+                    sio_event_prefix(&mut framed, ns);
+                    framed.extend_from_slice(data);
+                    conn.send(OP_TEXT, &framed, &ctx)
+                }
+                None => conn.send(OP_TEXT, data, &ctx),
+            };
+            if r == Err(SendError::Overflow) {
                 self.stats.overflow_closes += 1;
             }
             if !was_dirty {
@@ -64,13 +83,13 @@ impl Server {
         }
     }
 
-    fn reply_error(&mut self, slot: usize, e: &ProtocolError) {
+    pub(super) fn reply_error(&mut self, slot: usize, ns: &str, e: &ProtocolError) {
         let mut b = Vec::new();
         e.encode(&mut b);
-        self.reply(slot, &b);
+        self.reply(slot, ns, &b);
     }
 
-    fn room_text(
+    pub(super) fn room_text(
         &mut self,
         slot: usize,
         ns: &str,
@@ -80,7 +99,7 @@ impl Server {
     ) {
         let cmd = match parse_room_command(text) {
             Ok(c) => c,
-            Err(e) => return self.reply_error(slot, &e),
+            Err(e) => return self.reply_error(slot, ns, &e),
         };
         match cmd {
             RoomCommand::Join { room, name } => {
@@ -160,7 +179,7 @@ impl Server {
                     &room,
                     &self.rooms.member_names(&room_key(ns, &room)),
                 );
-                self.reply(slot, &b);
+                self.reply(slot, ns, &b);
             }
         }
     }
@@ -198,7 +217,9 @@ impl Server {
         Ok(self.publish_event_raw(ns, room, sender, raw, exclude))
     }
 
-    /// Frame `data` once and queue it to every open member of room `key` but `exclude`.
+    /// Frame `data` once and queue it to every open member of room `key` but
+    /// `exclude` (Socket.IO members get it framed once more, as an event of
+    /// the room's namespace).
     pub(super) fn fan_out(
         &mut self,
         key: &str,
@@ -208,6 +229,8 @@ impl Server {
     ) -> (usize, usize) {
         self.frame.clear();
         encode_frame(&mut self.frame, op, data, false);
+        let mut sio_data: Vec<u8> = Vec::new();
+        let mut sio_frame: Vec<u8> = Vec::new();
         let ctx = Ctx {
             cfg: &self.cfg,
             endpoints: &self.endpoints,
@@ -221,7 +244,19 @@ impl Server {
             }
             let conn = &mut self.conns[slot];
             let was_dirty = conn.dirty;
-            match conn.send_shared(&self.frame, op, data, &ctx) {
+            let sio = conn.room.as_ref().is_some_and(|r| r.sio.is_some());
+            let r = if sio {
+                if sio_frame.is_empty() {
+                    let ns = key.split_once('\u{1}').map_or("", |(ns, _)| ns);
+                    sio_event_prefix(&mut sio_data, ns);
+                    sio_data.extend_from_slice(data);
+                    encode_frame(&mut sio_frame, OP_TEXT, &sio_data, false);
+                }
+                conn.send_shared(&sio_frame, OP_TEXT, &sio_data, &ctx)
+            } else {
+                conn.send_shared(&self.frame, op, data, &ctx)
+            };
+            match r {
                 Ok(()) => sent += 1,
                 Err(SendError::Overflow) => over += 1,
                 Err(SendError::NotOpen) => continue,
@@ -248,10 +283,10 @@ impl Server {
         self.lobby_ids.insert(id, slot);
     }
 
-    fn lobby_text(&mut self, slot: usize, ns: &str, text: &str) {
+    pub(super) fn lobby_text(&mut self, slot: usize, ns: &str, text: &str) {
         let cmd = match parse_lobby_command(text) {
             Ok(c) => c,
-            Err(e) => return self.reply_error(slot, &e),
+            Err(e) => return self.reply_error(slot, ns, &e),
         };
         match cmd {
             LobbyCommand::Join { lobby } => self.lobby_join(slot, ns, &lobby, false),
@@ -269,7 +304,7 @@ impl Server {
                         ProtocolError::INVALID_FIELD,
                         format!("LEAVE: not in lobby {lobby:?}"),
                     );
-                    self.reply_error(slot, &e);
+                    self.reply_error(slot, ns, &e);
                 }
             }
             LobbyCommand::Broadcast { message } => {
@@ -278,7 +313,7 @@ impl Server {
                         ProtocolError::INVALID_FIELD,
                         "BROADCAST: JOIN a lobby first",
                     );
-                    return self.reply_error(slot, &e);
+                    return self.reply_error(slot, ns, &e);
                 };
                 let id = self.socket_id(slot);
                 let mut payload = Vec::new();
@@ -289,14 +324,14 @@ impl Server {
                 Some(target) => {
                     let mut payload = Vec::new();
                     encode_rtcsignal(&mut payload, &signal);
-                    self.reply(target, &payload);
+                    self.reply(target, ns, &payload);
                 }
                 None => {
                     let e = ProtocolError::new(
                         ProtocolError::INVALID_FIELD,
                         format!("RTCSIGNAL: no socket {to:?}"),
                     );
-                    self.reply_error(slot, &e);
+                    self.reply_error(slot, ns, &e);
                 }
             },
         }
@@ -323,7 +358,7 @@ impl Server {
             let refs: Vec<&str> = peers.iter().map(|p| &**p).collect();
             let mut b = Vec::new();
             encode_peers(&mut b, &refs);
-            self.reply(slot, &b);
+            self.reply(slot, ns, &b);
         }
         self.rooms.join(slot, &key);
         if let Some(rc) = self.conns[slot].room.as_mut() {
