@@ -47,3 +47,88 @@ def test_utf8_validate(benchmark, text: str) -> None:
     data = text.encode()
     assert benchmark(_core.is_valid_utf8, data)
     assert not _core.is_valid_utf8(data + b"\xff")
+
+
+@pytest.mark.parametrize("size", [256, 65536])
+def test_deflate(benchmark, size: int) -> None:
+    data = (b'{"event_type":"scan","scan_code":"4006381333931","seq":%d}' * 4000)[:size]
+    out = benchmark(_core.deflate_message, data)
+    assert len(out) < len(data)
+    assert _core.inflate_message(out) == data
+
+
+def test_inflate(benchmark) -> None:
+    data = b'{"event_type":"scan","scan_code":"4006381333931"}' * 1000
+    packed = _core.deflate_message(data)
+    assert benchmark(_core.inflate_message, packed) == data
+
+
+def test_hid_decode(benchmark) -> None:
+    stream = b"".join(
+        _core.encode_keystrokes(f"CODE-{i:05d}", "de", start=i * 0.1) for i in range(100)
+    )
+
+    def decode() -> int:
+        return len(_core.KeyboardDecoder(layout="de").feed(stream))
+
+    assert benchmark(decode) == 100
+
+
+class _Members:
+    """A real core server with N upgraded loopback connections in one room."""
+
+    def __init__(self, n: int) -> None:
+        import base64
+        import os
+        import socket
+        import time
+
+        self.core = _core.Server(max_queue_bytes=64 * 1024 * 1024)
+        self.core.add_endpoint(["/m"], "python")
+        _, _, port = self.core.listen("127.0.0.1", 0)
+        self.socks = []
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = (
+            f"GET /m HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+        conns: list[int] = []
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(req)
+            s.setblocking(False)
+            self.socks.append(s)
+        deadline = time.monotonic() + 30
+        while len(conns) < n and time.monotonic() < deadline:
+            events, _ = self.core.poll()
+            conns += [e[1] for e in events if e[0] == _core.EV_OPEN]
+        assert len(conns) == n
+        for c in conns:
+            self.core.join(c, "room")
+        self.drain()
+
+    def drain(self) -> None:
+        self.core.flush()
+        for s in self.socks:
+            try:
+                while s.recv(1 << 20):
+                    pass
+            except BlockingIOError:
+                pass
+
+    def close(self) -> None:
+        for s in self.socks:
+            s.close()
+
+
+def test_fanout_enqueue_1000_members(benchmark) -> None:
+    """Frame once, queue to 1000 members (the kernel writes are not timed)."""
+    m = _Members(1000)
+    try:
+        msg = '["EVENT",{"sender":"bench","room":"room","message":"x"}]'
+        result = benchmark.pedantic(
+            m.core.publish, args=("room", msg), setup=m.drain, rounds=50, iterations=1
+        )
+        assert result == (1000, 0)
+    finally:
+        m.close()

@@ -2,7 +2,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
-use scanbridge_core::wire::{frame, mask, reader, utf8};
+use scanbridge_core::wire::{deflate, frame, mask, reader, utf8};
 
 /// XOR `data` with a 4-byte mask key (RFC 6455 5.3).
 #[pyfunction]
@@ -79,7 +79,41 @@ fn is_valid_utf8(data: &[u8]) -> bool {
     utf8::validate(data).is_ok()
 }
 
+/// permessage-deflate one message (raw deflate, sync flush, tail removed).
+#[pyfunction]
+#[pyo3(signature = (data, window_bits=15, level=1))]
+fn deflate_message<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    window_bits: u8,
+    level: u32,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut d = deflate::Deflater::new(window_bits, true, level);
+    let mut out = Vec::new();
+    d.compress(data, &mut out)
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Inflate one permessage-deflate message (at most `max_size` bytes out).
+#[pyfunction]
+#[pyo3(signature = (data, window_bits=15, max_size=16 * 1024 * 1024))]
+fn inflate_message<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    window_bits: u8,
+    max_size: usize,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut i = deflate::Inflater::new(window_bits, true);
+    let mut out = Vec::new();
+    i.decompress(data, max_size, &mut out)
+        .map_err(|e| PyValueError::new_err(format!("{e:?}")))?;
+    Ok(PyBytes::new(py, &out))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(deflate_message, m)?)?;
+    m.add_function(wrap_pyfunction!(inflate_message, m)?)?;
     m.add_function(wrap_pyfunction!(apply_mask, m)?)?;
     m.add_function(wrap_pyfunction!(encode_frame, m)?)?;
     m.add_function(wrap_pyfunction!(parse_frames, m)?)?;
