@@ -3,6 +3,7 @@
 from ._core import __version__
 from .app import App
 from .auth import BasicAuth, BearerAuth, hash_password
+from .client import ClientSession, connect
 from .config import Config, ConfigError, ScannerConfig, load_config
 from .endpoint import Endpoint
 from .http import HTTPError, Request, Response
@@ -13,6 +14,7 @@ __all__ = [
     "App",
     "BasicAuth",
     "BearerAuth",
+    "ClientSession",
     "Config",
     "ConfigError",
     "Endpoint",
@@ -25,6 +27,7 @@ __all__ = [
     "Session",
     "SessionClosed",
     "__version__",
+    "connect",
     "hash_password",
     "load_config",
 ]

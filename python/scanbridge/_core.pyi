@@ -153,3 +153,45 @@ class HidPosParser:
     def report_id(self) -> int: ...
     @property
     def pending(self) -> bool: ...
+
+# WebSocket client codec (rust/py/src/client.rs), used by scanbridge.client.
+
+class ClientCodec:
+    """One client connection's framing: masked frames out, server frames in.
+
+    `deflate_response` is the server's Sec-WebSocket-Extensions value when
+    the offer from `client_deflate_offer()` (same keyword arguments) was
+    answered; a response that breaks RFC 7692 raises ValueError.
+    """
+
+    def __init__(
+        self,
+        max_message_bytes: int = 16 * 1024 * 1024,
+        deflate_response: str | None = None,
+        *,
+        client_max_window_bits: int | None = None,
+        client_no_context_takeover: bool = False,
+        compression_level: int = 1,
+        compress_min_size: int = 32,
+    ) -> None: ...
+    def encode(self, opcode: int, payload: bytes, fin: bool = True) -> bytes: ...
+    def encode_close(self, code: int | None = None, reason: str = "") -> bytes: ...
+    def feed(self, data: bytes) -> list[tuple[str, Any]]: ...
+    @property
+    def error(self) -> tuple[int, str] | None: ...
+    @property
+    def compressed(self) -> bool: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def max_message_bytes(self) -> int: ...
+
+def client_accept_key(key: str) -> str: ...
+def client_deflate_offer(
+    client_max_window_bits: int | None = None, client_no_context_takeover: bool = False
+) -> str: ...
+def client_deflate_accept(
+    response: str,
+    client_max_window_bits: int | None = None,
+    client_no_context_takeover: bool = False,
+) -> tuple[bool, bool, int, int]: ...

@@ -2,6 +2,7 @@
 //! the logic lives in `scanbridge-core`.
 use pyo3::prelude::*;
 
+mod client;
 mod codec;
 mod hid;
 mod server;
@@ -12,6 +13,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<server::Server>()?;
     server::register(m)?;
     codec::register(m)?;
+    client::register(m)?;
     hid::register(m)?;
     Ok(())
 }
