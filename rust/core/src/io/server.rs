@@ -29,6 +29,8 @@ const LISTENER_BASE: usize = 1 << 40;
 /// Bytes read from one connection per poll before others get a turn.
 const READ_BUDGET: usize = 256 * 1024;
 const SCRATCH: usize = 64 * 1024;
+/// Poll rounds (reads without writing) per `poll` call while input keeps coming.
+const POLL_ROUNDS: usize = 8;
 
 struct ListenerEntry {
     sock: Option<TcpListener>,
@@ -219,34 +221,42 @@ impl Server {
     /// is left (call again soon).
     pub fn poll(&mut self, sink: &mut dyn FnMut(Event<'_>)) -> io::Result<bool> {
         self.now = Instant::now();
-        self.poll.poll(&mut self.events, Some(Duration::ZERO))?;
-        self.tokens.clear();
-        for e in self.events.iter() {
-            self.tokens.push((
-                e.token(),
-                e.is_readable() || e.is_read_closed() || e.is_error(),
-                e.is_writable(),
-            ));
-        }
-        for i in 0..self.tokens.len() {
-            let (token, readable, writable) = self.tokens[i];
-            if token == WAKER {
-                continue;
+        // Cork across rounds: while input keeps arriving (a publisher streaming
+        // NOTIFYs), read it all before writing, so each member gets one write
+        // per batch instead of one per read.
+        for _ in 0..POLL_ROUNDS {
+            self.poll.poll(&mut self.events, Some(Duration::ZERO))?;
+            self.tokens.clear();
+            for e in self.events.iter() {
+                self.tokens.push((
+                    e.token(),
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable(),
+                ));
             }
-            if token.0 >= LISTENER_BASE {
-                self.accept_from(token.0 - LISTENER_BASE);
-                continue;
+            let ready = std::mem::take(&mut self.ready);
+            if self.tokens.iter().all(|t| t.0 == WAKER) && ready.is_empty() {
+                break;
             }
-            if writable && self.conns.contains(token.0) {
-                self.flush_one(token.0);
+            for i in 0..self.tokens.len() {
+                let (token, readable, writable) = self.tokens[i];
+                if token == WAKER {
+                    continue;
+                }
+                if token.0 >= LISTENER_BASE {
+                    self.accept_from(token.0 - LISTENER_BASE);
+                    continue;
+                }
+                if writable && self.conns.contains(token.0) {
+                    self.flush_one(token.0);
+                }
+                if readable {
+                    self.read(token.0, sink);
+                }
             }
-            if readable {
-                self.read(token.0, sink);
+            for slot in ready {
+                self.read(slot, sink);
             }
-        }
-        let ready = std::mem::take(&mut self.ready);
-        for slot in ready {
-            self.read(slot, sink);
         }
         self.reap(sink);
         self.flush();
