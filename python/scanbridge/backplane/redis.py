@@ -7,8 +7,12 @@ members in every process on the same Redis; CLIENTS lists members everywhere.
   ``namespace \\x01 room \\x01 conn -> name``, refreshed with an expiry, and
   announces itself in the sorted set ``scanbridge:nodes`` (score = last
   heartbeat). A crashed process's members disappear when its keys expire.
-- Outages: logged once; local delivery goes on; the backplane reconnects by
-  itself with backoff and re-publishes its membership.
+- Order: everything sent to Redis (messages and membership changes) goes
+  through one queue and one sender task, pipelined in order, so a
+  publisher's messages keep their order across processes.
+- Outages: logged once; local delivery goes on (what is sent meanwhile is
+  dropped, bounded); the backplane reconnects by itself with backoff and
+  re-publishes its membership; any later success marks it up again.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import logging
 import random
 import time
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,6 +35,10 @@ CHANNEL = "scanbridge:rooms"
 NODES = "scanbridge:nodes"
 HEARTBEAT_SECONDS = 5.0
 EXPIRE_SECONDS = 15
+#: Commands waiting for Redis; past this the oldest are dropped.
+OUTBOX_LIMIT = 10_000
+#: Commands per pipeline round trip.
+BATCH = 256
 
 
 def members_key(node: str) -> str:
@@ -46,6 +55,10 @@ class RedisBackplane:
         self.local: dict[str, str] = {}  # "ns\x01room\x01conn" -> name
         self._tasks: list[asyncio.Task[Any]] = []
         self._outage_logged = False
+        self._outbox: deque[tuple[str, ...]] = deque()
+        self._wake = asyncio.Event()
+        self._dropped = 0
+        self._last_warning = -1e9
 
     async def start(self) -> None:
         try:
@@ -74,24 +87,33 @@ class RedisBackplane:
         assert self.app._core is not None
         self.app._core.set_backplane(True)
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._listen()), loop.create_task(self._heartbeat())]
+        self._tasks = [
+            loop.create_task(self._listen()),
+            loop.create_task(self._heartbeat()),
+            loop.create_task(self._sender()),
+        ]
 
     async def stop(self) -> None:
+        """Leave Redis (members first, so other processes drop them at once); bounded."""
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
-        if self.redis is not None:
-            try:
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=2.0)
+        self._tasks = []
+        if self.redis is None:
+            return
+        try:
+            async with asyncio.timeout(2.0):
                 if self.up:
                     await self.redis.delete(members_key(self.node))
                     await self.redis.zrem(NODES, self.node)
+        except (Exception, TimeoutError) as e:
+            log.warning("Redis backplane: could not deregister cleanly: %r", e)
+        try:
+            async with asyncio.timeout(2.0):
                 await self.redis.aclose()
-            except Exception:
-                pass
+        except (Exception, TimeoutError):
+            pass
 
     # ---- failures --------------------------------------------------------
 
@@ -104,6 +126,21 @@ class RedisBackplane:
                 self.url,
                 e,
             )
+
+    def _command_failed(self, e: BaseException) -> None:
+        """A command failed while the subscription may be fine (e.g. Redis refused a
+        write): warn, at most every 30 s; what it carried is dropped."""
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        if isinstance(e, RedisConnectionError | RedisTimeoutError | OSError):
+            # Unreachable: the subscription notices too, and reports the outage once.
+            log.debug("Redis backplane command failed: %r", e)
+            return
+        now = time.monotonic()
+        if not self._outage_logged and now - self._last_warning > 30:
+            self._last_warning = now
+            log.warning("Redis backplane %s: a command failed (%s); it was dropped", self.url, e)
 
     def _back(self) -> None:
         if self._outage_logged:
@@ -154,40 +191,61 @@ class RedisBackplane:
 
     def forward(self, ns: str, room: str, sender: str, message: str) -> None:
         """A NOTIFY published here: tell the other processes (message is raw JSON)."""
-        if not self.up:
-            return
         payload = json.dumps(
             {"node": self.node, "ns": ns, "room": room, "sender": sender, "message": message}
         )
-        asyncio.get_running_loop().create_task(self._send(payload))
+        self._enqueue(("publish", CHANNEL, payload))
 
-    async def _send(self, payload: str) -> None:
-        try:
-            await self.redis.publish(CHANNEL, payload)
-        except Exception as e:
-            self._down(e)
+    def _enqueue(self, cmd: tuple[str, ...]) -> None:
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            self._outbox.popleft()
+            self._dropped += 1
+            if self._dropped in (1, 1000, 100_000):
+                log.error("Redis backplane is behind: %d commands dropped", self._dropped)
+        self._outbox.append(cmd)
+        self._wake.set()
+
+    async def _sender(self) -> None:
+        """Send queued commands in order, pipelined; a failed batch is dropped
+        (local delivery is unaffected) and the next success marks the backplane up."""
+        delay = 0.1
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                batch = [self._outbox.popleft() for _ in range(min(BATCH, len(self._outbox)))]
+                pipe = self.redis.pipeline(transaction=False)
+                for cmd in batch:
+                    op, key, *args = cmd
+                    if op == "publish":
+                        pipe.publish(key, args[0])
+                    elif op == "hset":
+                        pipe.hset(key, args[0], args[1])
+                        pipe.expire(key, EXPIRE_SECONDS)
+                    elif op == "hdel":
+                        pipe.hdel(key, args[0])
+                try:
+                    await pipe.execute()
+                    delay = 0.1
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    # The batch is dropped; the subscription decides up/down.
+                    self._command_failed(e)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
 
     # ---- membership ------------------------------------------------------
 
     def membership(self, conn: int, ns: str, room: str, name: str, joined: bool) -> None:
         field = f"{ns}\x01{room}\x01{conn}"
+        key = members_key(self.node)
         if joined:
             self.local[field] = name
+            self._enqueue(("hset", key, field, name))
         else:
             self.local.pop(field, None)
-        if self.up:
-            asyncio.get_running_loop().create_task(self._member_change(field, name, joined))
-
-    async def _member_change(self, field: str, name: str, joined: bool) -> None:
-        key = members_key(self.node)
-        try:
-            if joined:
-                await self.redis.hset(key, field, name)
-                await self.redis.expire(key, EXPIRE_SECONDS)
-            else:
-                await self.redis.hdel(key, field)
-        except Exception as e:
-            self._down(e)
+            self._enqueue(("hdel", key, field))
 
     async def _publish_membership(self) -> None:
         key = members_key(self.node)
@@ -202,14 +260,14 @@ class RedisBackplane:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            if not self.up:
-                continue
             try:
                 await self.redis.zadd(NODES, {self.node: time.time()})
                 await self.redis.expire(members_key(self.node), EXPIRE_SECONDS)
                 await self.redis.zremrangebyscore(NODES, 0, time.time() - EXPIRE_SECONDS)
+            except asyncio.CancelledError:
+                raise
             except Exception as e:
-                self._down(e)
+                self._command_failed(e)
 
     async def clients(self, conn: int, ns: str, room: str) -> None:
         """Answer CLIENTS with the room's members in every live process."""
@@ -227,7 +285,7 @@ class RedisBackplane:
                     remote = await self.redis.hgetall(members_key(node))
                     names.extend(v for k, v in remote.items() if k.startswith(prefix))
             except Exception as e:
-                self._down(e)
+                self._command_failed(e)
         if self.app._core is not None:
             self.app._core.send(
                 conn,
