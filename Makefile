@@ -62,7 +62,8 @@ autobahn: release
 	$(PY) benches/autobahn.py
 
 bench: release
-	$(PY) benches/compare.py --scenario E2 --runs 3
+	$(PIP) install -q matplotlib
+	$(PY) benches/compare.py --all --quiet-wait 10 --markdown --chart benches/results/ratios.png
 
 bench-micro: dev
 	$(VENV)/bin/pytest -q benches/test_micro.py --benchmark-only
