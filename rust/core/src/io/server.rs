@@ -19,6 +19,19 @@ use super::transport::Transport;
 use crate::hub::Rooms;
 use crate::wire::frame::{OP_BINARY, OP_TEXT};
 
+/// The context a connection works in, borrowed field by field from the
+/// server (so the connections can be borrowed mutably at the same time).
+macro_rules! ctx {
+    ($s:ident) => {
+        Ctx {
+            cfg: &$s.cfg,
+            endpoints: &$s.endpoints,
+            routes: &$s.routes,
+            now: $s.now,
+        }
+    };
+}
+
 mod rooms;
 mod socketio;
 
@@ -318,12 +331,7 @@ impl Server {
 
     fn read(&mut self, slot: usize, sink: &mut dyn FnMut(Event<'_>)) {
         let mut scratch = std::mem::take(&mut self.scratch);
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot) else {
             self.scratch = scratch;
             return;
@@ -388,12 +396,7 @@ impl Server {
     }
 
     fn flush_one(&mut self, slot: usize) {
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
@@ -475,12 +478,7 @@ impl Server {
 
     /// Queue a text (`binary == false`) or binary message to one connection.
     pub fn send(&mut self, id: ConnId, binary: bool, data: &[u8]) -> Result<(), SendError> {
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return Err(SendError::NotOpen);
         };
@@ -600,12 +598,7 @@ impl Server {
 
     /// Start the closing handshake with `code`.
     pub fn close(&mut self, id: ConnId, code: u16, reason: &str) -> bool {
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return false;
         };
@@ -626,12 +619,7 @@ impl Server {
         extra_headers: &[(String, String)],
         sink: &mut dyn FnMut(Event<'_>),
     ) -> bool {
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return false;
         };
@@ -661,12 +649,7 @@ impl Server {
         headers: &[(String, String)],
         body: &[u8],
     ) -> bool {
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return false;
         };
@@ -681,12 +664,7 @@ impl Server {
     /// Timers: deadlines, idle timeouts, pings. Call about once a second.
     pub fn tick(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
         self.now = Instant::now();
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         for (slot, conn) in self.conns.iter_mut() {
             if conn.deadline.is_some_and(|d| ctx.now >= d) {
                 if conn.state == State::Closing {
@@ -734,12 +712,7 @@ impl Server {
                 let _ = self.poll.registry().deregister(&mut s);
             }
         }
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         for (slot, conn) in self.conns.iter_mut() {
             conn.close(code, reason, &ctx);
             if conn.state == State::Dead {

@@ -57,12 +57,7 @@ impl Server {
     /// Send `data` (a JSON text) to one connection; Socket.IO connections get
     /// it as an event of namespace `ns`.
     pub(super) fn reply(&mut self, slot: usize, ns: &str, data: &[u8]) {
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         if let Some(conn) = self.conns.get_mut(slot) {
             let was_dirty = conn.dirty;
             let r = match conn.room.as_ref().and_then(|r| r.sio.as_ref()) {
@@ -231,12 +226,7 @@ impl Server {
         encode_frame(&mut self.frame, op, data, false);
         let mut sio_data: Vec<u8> = Vec::new();
         let mut sio_frame: Vec<u8> = Vec::new();
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         let (mut sent, mut over) = (0, 0);
         for &slot in self.rooms.members(key) {
             if Some(slot) == exclude {

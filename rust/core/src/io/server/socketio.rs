@@ -20,12 +20,7 @@ pub(crate) fn open_packet(eio: u8, sid: &str, ping_interval_ms: u64) -> String {
 
 impl Server {
     fn sio_send(&mut self, slot: usize, data: &[u8]) {
-        let ctx = Ctx {
-            cfg: &self.cfg,
-            endpoints: &self.endpoints,
-            routes: &self.routes,
-            now: self.now,
-        };
+        let ctx = ctx!(self);
         if let Some(conn) = self.conns.get_mut(slot) {
             let was_dirty = conn.dirty;
             let _ = conn.send(OP_TEXT, data, &ctx);
@@ -56,12 +51,7 @@ impl Server {
             }
             // close
             b'1' => {
-                let ctx = Ctx {
-                    cfg: &self.cfg,
-                    endpoints: &self.endpoints,
-                    routes: &self.routes,
-                    now: self.now,
-                };
+                let ctx = ctx!(self);
                 if let Some(c) = self.conns.get_mut(slot) {
                     c.close(1000, "", &ctx);
                     self.dirty.push(slot);
