@@ -49,10 +49,13 @@ SCENARIOS = {
     "S1": ("s1", "deliveries_per_s", "healthy deliveries/s", "/layout"),
     # kb_per_conn is computed here from the server's RSS, not by loadgen
     "M1": ("m1", "kb_per_conn", "KB/conn", "/echo"),
+    # C1: E2 with JSON text and permessage-deflate; T1: E2 over wss
+    "C1": ("echo", "msgs_per_s", "msgs/s", "/echo"),
+    "T1": ("echo", "msgs_per_s", "msgs/s", "/echo"),
 }
 LOWER_IS_BETTER = {"M1"}
-ECHO_SCENARIOS = {"E2", "H1", "M1"}  # scanbridge needs --echo for these
-ALL = ("E2", "H1", "B1", "B2", "S1", "M1")
+ECHO_SCENARIOS = {"E2", "H1", "M1", "C1", "T1"}  # scanbridge needs --echo for these
+ALL = ("E2", "H1", "B1", "B2", "S1", "M1", "C1", "T1")
 # --all: fewer, shorter runs so that the whole set takes < 10 minutes (4-5)
 ALL_DEFAULTS = {"runs": 3, "duration": 2.0, "warmup": 0.5}
 # S1 without --duration: 8 s (also under --all), since its slow consumers need
@@ -81,6 +84,19 @@ def venv_python() -> str:
     return str(p) if p.exists() else sys.executable
 
 
+def tls_files() -> tuple[Path, Path]:
+    """A self-signed certificate for T1's peers, made once in results/."""
+    cert, key = RESULTS / "tls-cert.pem", RESULTS / "tls-key.pem"
+    if not (cert.exists() and key.exists()):
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+             "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True, timeout=60,
+        )
+    return cert, key
+
+
 def server_command(name: str, port: int, scenario: str) -> list[str] | None:
     if name == "scanbridge":
         # SCANBRIDGE_BIN: a scanbridge executable of another venv (e.g. a release build).
@@ -90,9 +106,19 @@ def server_command(name: str, port: int, scenario: str) -> list[str] | None:
             return None
         # rooms (/layout) are on by default; /echo only with --echo
         echo = ["--echo"] if scenario in ECHO_SCENARIOS else []
-        return [path, "serve", *echo, "--port", str(port), "--log-level", "warning"]
+        # T1: its own self-signed certificate; C1: deflate is accepted by default
+        tls = ["--https"] if scenario == "T1" else []
+        return [path, "serve", *echo, *tls, "--port", str(port), "--log-level", "warning"]
+    if scenario == "C1" and name == "picows":
+        raise RuntimeError("picows has no permessage-deflate: unsupported in C1")
     # the peers serve rooms on /layout and echo on every other path
-    return [venv_python(), str(BENCHES / "servers.py"), name, "--port", str(port)]
+    extra: list[str] = []
+    if scenario == "C1":
+        extra = ["--deflate"]
+    elif scenario == "T1":
+        cert, key = tls_files()
+        extra = ["--certfile", str(cert), "--keyfile", str(key)]
+    return [venv_python(), str(BENCHES / "servers.py"), name, "--port", str(port), *extra]
 
 
 def raise_nofile() -> None:
@@ -297,6 +323,12 @@ def loadgen_args(a: argparse.Namespace, port: int) -> list[str]:
         args += ["--conns", str(a.conns or 100), "--size", str(a.size or 256)]
         args += ["--inflight", str(a.inflight)]
         args += ["--text"] if a.text else ["--binary"]
+    elif a.scenario == "C1":
+        args += ["--conns", str(a.conns or 100), "--size", str(a.size or 1024), "--deflate"]
+    elif a.scenario == "T1":
+        args += ["--conns", str(a.conns or 100), "--size", str(a.size or 256)]
+        args += ["--inflight", str(a.inflight), "--tls"]
+        args += ["--text"] if a.text else ["--binary"]
     elif a.scenario == "H1":
         args += ["--concurrency", str(a.concurrency)]
     elif a.scenario == "B1":
@@ -315,7 +347,7 @@ def loadgen_args(a: argparse.Namespace, port: int) -> list[str]:
 def loadgen_limit(a: argparse.Namespace) -> float:
     """Backstop for one load client run; loadgen bounds itself well within it
     (connect/sync timeouts + warmup + duration + burst timeout + shutdown)."""
-    if a.scenario in ("E2", "H1"):
+    if a.scenario in ("E2", "H1", "C1", "T1"):
         return 3.0 + a.warmup + a.duration + 2.0 + 1.0 + 10.0
     if a.scenario == "M1":
         return 20.0 + 1.0 + 0.5 + 2.0 + 1.0 + 10.0
@@ -463,6 +495,11 @@ def summarize(a: argparse.Namespace, results: list[dict], servers: list[str]) ->
             "open_at_mark",
             "burst_ms_median",
             "bursts",
+            "wire_out_per_msg",
+            "wire_in_per_msg",
+            "compressed_replies",
+            "e2_msgs_per_s",
+            "retention",
         ):
             x[k] = _med(rs, k)
         if a.scenario in ("B2", "S1"):
@@ -513,6 +550,16 @@ def describe(a: argparse.Namespace) -> str:
         return (
             f"E2 closed-loop echo: {a.conns or 100} conns, {a.size or 256} B {kind}, "
             f"{a.inflight} in flight, {t}"
+        )
+    if a.scenario == "C1":
+        return (
+            f"C1 permessage-deflate echo: {a.conns or 100} conns, {a.size or 1024} B JSON text, "
+            f"no context takeover, {t}"
+        )
+    if a.scenario == "T1":
+        return (
+            f"T1 TLS echo (E2 over wss, each run also E2 on plain TCP for retention): "
+            f"{a.conns or 100} conns, {a.size or 256} B, {t}"
         )
     if a.scenario == "H1":
         return f"H1 handshake rate: {a.concurrency} concurrent connect+upgrade+close, {t}"
@@ -586,7 +633,13 @@ def extra_columns(scenario: str) -> list[tuple[str, object]]:
                 ),
             )
         )
-    if scenario in ("E2", "H1"):
+    if scenario == "C1":
+        cols.append(("wire B/msg out / in", lambda x: f"{fmt(x['wire_out_per_msg'], 1)} / {fmt(x['wire_in_per_msg'], 1)}"))
+        cols.append(("compressed replies/run", lambda x: fmt(x["compressed_replies"])))
+    if scenario == "T1":
+        cols.append(("E2 msgs/s (same run)", lambda x: fmt(x["e2_msgs_per_s"])))
+        cols.append(("retention T1/E2", lambda x: fmt(x["retention"], 3)))
+    if scenario in ("E2", "H1", "C1", "T1"):
         cols.append(("server RSS MB", lambda x: mb(x["server_rss_kb"])))
     return cols
 
@@ -712,6 +765,13 @@ def report_run(run: int, name: str, res: dict, a: argparse.Namespace, srv: Serve
             f"reset {g('slow_reset')}, open at end {g('slow_open_at_end')}, "
             f"frames read at end {g('slow_frames_read_at_end')}"
         )
+    if a.scenario == "C1":
+        msg += (
+            f"\n      wire B/msg out {g('wire_out_per_msg')} in {g('wire_in_per_msg')}, "
+            f"deflate accepted {g('deflate_accepted')}, compressed replies {g('compressed_replies')}"
+        )
+    if a.scenario == "T1":
+        msg += f"\n      E2 same server {fmt(res.get('e2_msgs_per_s'))} msgs/s, retention {fmt(res.get('retention'), 3)}"
     if a.scenario == "M1":
         msg += f"; {g('open_at_mark')} conns open in {g('seconds_to_open')} s"
     log(msg)
@@ -761,6 +821,21 @@ def run_scenario(a: argparse.Namespace, loadgen: Path, servers: list[str]) -> di
                 if srv.proc.poll() is not None:
                     log(f"  {name}: server exited during the run (code {srv.proc.returncode})")
                     res["server_exit"] = srv.proc.returncode
+                if a.scenario == "T1":
+                    srv.stop()
+                    # the same server on plain TCP, right after: retention = T1 / E2
+                    ea = argparse.Namespace(**vars(a))
+                    ea.scenario = "E2"
+                    esrv = Server(name, free_port(), a.server_cpu, logdir, "E2")
+                    try:
+                        esrv.wait_ready()
+                        eres = run_one(ea, loadgen, esrv)
+                    finally:
+                        esrv.stop()
+                    e2 = eres.get("msgs_per_s") if eres.get("loadgen_rc") == 0 else None
+                    res["e2_msgs_per_s"] = e2
+                    t1 = res.get("msgs_per_s")
+                    res["retention"] = t1 / e2 if (e2 and t1 is not None) else None
             except RuntimeError as e:
                 skipped[name] = str(e)
                 log(f"SKIP {name}: {e}")
@@ -879,6 +954,24 @@ def overview(docs: dict[str, dict], markdown: bool) -> str:
                     f"S1 {s} server RSS MB: start {mb(x['rss_start_kb'])}, max "
                     f"{mb(x['rss_max_kb'])}, end {mb(x['rss_end_kb'])}"
                 )
+    if "T1" in docs:
+        # T1 target: scanbridge's retention (T1 / E2, same run) >= picows'
+        sv = docs["T1"]["summary"]["servers"]
+        ret = {s: sv.get(s, {}).get("retention") for s in SERVERS}
+        parts = [f"{s} {100 * r:.0f} %" for s, r in ret.items() if r]
+        if parts:
+            ok = ""
+            if ret.get("scanbridge") and ret.get("picows"):
+                ok = " (target >= picows: " + ("yes" if ret["scanbridge"] >= ret["picows"] else "NO") + ")"
+            notes.append("T1 retention (wss msgs/s / plain E2, same run): " + ", ".join(parts) + ok)
+    if "C1" in docs:
+        sv = docs["C1"]["summary"]["servers"]
+        parts = [
+            f"{s} {fmt(x.get('wire_out_per_msg'), 0)} / {fmt(x.get('wire_in_per_msg'), 0)}"
+            for s, x in sv.items()
+        ]
+        if parts:
+            notes.append("C1 wire bytes per message out / in: " + ", ".join(parts) + "; picows: no permessage-deflate")
     if "M1" in docs:
         x = docs["M1"]["summary"]["servers"].get("scanbridge")
         if x and x.get("median") is not None:

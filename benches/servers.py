@@ -61,7 +61,7 @@ def _command(text: str | bytes) -> tuple[str, dict] | None:
     return None
 
 
-async def serve_picows(host: str, port: int) -> None:
+async def serve_picows(host: str, port: int, deflate: bool = False, ssl=None) -> None:
     # Core API, as in picows' README "Server" example: one listener per
     # connection, frames handled in on_ws_frame, replies with
     # transport.send(); CLOSE answered with send_close + disconnect; PING
@@ -127,14 +127,14 @@ async def serve_picows(host: str, port: int) -> None:
         return RoomListener() if path == ROOMS_PATH.encode() else EchoListener()
 
     server = await ws_create_server(
-        factory, host, port, websocket_handshake_timeout=5, enable_auto_pong=True
+        factory, host, port, websocket_handshake_timeout=5, enable_auto_pong=True, ssl=ssl
     )
     _print_listening(port)
     async with server:
         await _wait_for_stop()
 
 
-async def serve_websockets(host: str, port: int) -> None:
+async def serve_websockets(host: str, port: int, deflate: bool = False, ssl=None) -> None:
     # The asyncio API; broadcast() as its docs recommend for fan-out ("pushes
     # the message synchronously to all connections ... no backpressure").
     from websockets.asyncio.server import broadcast, serve
@@ -180,7 +180,11 @@ async def serve_websockets(host: str, port: int) -> None:
         path = ws.request.path.split("?", 1)[0]
         await (chat(ws) if path == ROOMS_PATH else echo(ws))
 
-    async with serve(handler, host, port, compression=None, max_queue=None, max_size=None):
+    # C1: compression="deflate" (permessage-deflate, websockets' defaults)
+    compression = "deflate" if deflate else None
+    async with serve(
+        handler, host, port, compression=compression, max_queue=None, max_size=None, ssl=ssl
+    ):
         _print_listening(port)
         await _wait_for_stop()
 
@@ -195,12 +199,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("server", choices=sorted(SERVERS))
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--deflate", action="store_true", help="permessage-deflate (C1)")
+    ap.add_argument("--certfile", help="TLS certificate (PEM): serve wss (T1)")
+    ap.add_argument("--keyfile", help="TLS private key (PEM)")
     args = ap.parse_args(argv)
+    if args.deflate and args.server == "picows":
+        print("picows has no permessage-deflate", file=sys.stderr)
+        return 2
+    ctx = None
+    if args.certfile:
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.certfile, args.keyfile)
 
     import uvloop
 
     try:
-        uvloop.run(SERVERS[args.server](args.host, args.port))
+        uvloop.run(SERVERS[args.server](args.host, args.port, args.deflate, ctx))
     except KeyboardInterrupt:
         pass
     return 0

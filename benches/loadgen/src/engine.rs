@@ -4,7 +4,9 @@
 //! methods (open, send, close). Writes are queued and flushed once per loop
 //! iteration, so several frames for one connection leave in one send().
 
+use std::io::{Read, Write};
 use std::net::SocketAddrV4;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::sys::{self, Fd, Io};
@@ -23,6 +25,8 @@ pub struct Msg {
     pub len: u64,
     pub prefix: [u8; MSG_PREFIX],
     pub prefix_len: u8,
+    /// the first frame had RSV1 set (permessage-deflate)
+    pub compressed: bool,
 }
 
 impl Msg {
@@ -86,6 +90,11 @@ struct Conn {
     frag_len: u64,
     frag_prefix: [u8; MSG_PREFIX],
     frag_prefix_len: u8,
+    frag_rsv1: bool,
+    /// wss: the TLS session (plaintext goes through it)
+    tls: Option<Box<rustls::ClientConnection>>,
+    /// permessage-deflate accepted by the server
+    deflate: bool,
 }
 
 #[derive(Default, Clone, Debug)]
@@ -103,6 +112,11 @@ pub struct Stats {
     pub ready: u64,
     pub reads: u64,
     pub writes: u64,
+    /// bytes read from / written to the sockets (TLS records included)
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// upgrades whose response accepted permessage-deflate
+    pub deflate_accepted: u64,
 }
 
 impl Stats {
@@ -128,6 +142,10 @@ pub struct Engine {
     dirty: Vec<Id>,
     events: Vec<Event>,
     rbuf: Vec<u8>,
+    /// TLS plaintext
+    pbuf: Vec<u8>,
+    tls: Option<(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>)>,
+    deflate_offer: bool,
     data_capture: usize,
     live: usize,
     pub stats: Stats,
@@ -138,10 +156,20 @@ const READ_BUF: usize = 256 * 1024;
 impl Engine {
     pub fn new(url: &ws::Url) -> std::io::Result<Engine> {
         sys::raise_nofile();
+        let tls = if url.tls {
+            let name = rustls::pki_types::ServerName::try_from(url.host.clone())
+                .map_err(|e| std::io::Error::other(format!("TLS server name: {e}")))?;
+            Some((crate::tls::client_config(), name))
+        } else {
+            None
+        };
         Ok(Engine {
             ep: sys::Epoll::new()?,
             addr: url.addr,
-            request: ws::upgrade_request(url),
+            request: ws::upgrade_request(url, false),
+            pbuf: if tls.is_some() { vec![0u8; READ_BUF] } else { Vec::new() },
+            tls,
+            deflate_offer: false,
             conns: Vec::new(),
             free: Vec::new(),
             dead: Vec::new(),
@@ -152,6 +180,17 @@ impl Engine {
             live: 0,
             stats: Stats::default(),
         })
+    }
+
+    /// Offer permessage-deflate in every upgrade from now on.
+    pub fn offer_deflate(&mut self, url: &ws::Url) {
+        self.deflate_offer = true;
+        self.request = ws::upgrade_request(url, true);
+    }
+
+    /// Whether the server accepted permessage-deflate on this connection.
+    pub fn deflate(&self, id: Id) -> bool {
+        self.conns.get(id).map_or(false, |c| c.deflate)
     }
 
     /// Connections not yet Ended.
@@ -202,6 +241,20 @@ impl Engine {
             frag_len: 0,
             frag_prefix: [0; MSG_PREFIX],
             frag_prefix_len: 0,
+            frag_rsv1: false,
+            tls: match &self.tls {
+                Some((cfg, name)) => match rustls::ClientConnection::new(cfg.clone(), name.clone()) {
+                    Ok(t) => Some(Box::new(t)),
+                    Err(e) => {
+                        sys::close(fd);
+                        self.stats.connect_errors += 1;
+                        self.note_error("tls", &e);
+                        return None;
+                    }
+                },
+                None => None,
+            },
+            deflate: false,
         };
         let id = match self.free.pop() {
             Some(id) => {
@@ -328,13 +381,51 @@ impl Engine {
             i += 1;
             let c = &mut self.conns[id];
             c.dirty = false;
-            if c.state == State::Dead || c.state == State::Connecting || c.woff >= c.wbuf.len() {
+            if c.state == State::Dead || c.state == State::Connecting {
+                continue;
+            }
+            if let Some(tls) = c.tls.as_mut() {
+                let fd = c.fd;
+                let mut failed = None;
+                loop {
+                    if c.woff < c.wbuf.len() {
+                        let n = tls.writer().write(&c.wbuf[c.woff..]).unwrap_or(0);
+                        c.woff += n;
+                        if c.woff >= c.wbuf.len() {
+                            c.wbuf.clear();
+                            c.woff = 0;
+                        }
+                    }
+                    if !tls.wants_write() {
+                        break;
+                    }
+                    self.stats.writes += 1;
+                    let mut w = crate::tls::FdIo { fd, bytes: &mut self.stats.bytes_out };
+                    match tls.write_tls(&mut w) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if let Some(e) = failed {
+                    self.stats.io_errors += 1;
+                    self.note_error("write", &e);
+                    self.kill(id, End::IoError);
+                }
+                continue;
+            }
+            if c.woff >= c.wbuf.len() {
                 continue;
             }
             loop {
                 self.stats.writes += 1;
                 match sys::write(c.fd, &c.wbuf[c.woff..]) {
                     Io::Bytes(n) => {
+                        self.stats.bytes_out += n as u64;
                         c.woff += n;
                         if c.woff >= c.wbuf.len() {
                             c.wbuf.clear();
@@ -378,7 +469,8 @@ impl Engine {
         }
         if flags & libc::EPOLLOUT as u32 != 0 {
             let c = &mut self.conns[id];
-            if c.woff < c.wbuf.len() && !c.dirty {
+            let tls_pending = c.tls.as_ref().map_or(false, |t| t.wants_write());
+            if (c.woff < c.wbuf.len() || tls_pending) && !c.dirty {
                 c.dirty = true;
                 self.dirty.push(id);
             }
@@ -396,7 +488,12 @@ impl Engine {
             self.stats.reads += 1;
             match sys::read(fd, &mut rbuf) {
                 Io::Bytes(n) => {
-                    self.on_data(id, &rbuf[..n]);
+                    self.stats.bytes_in += n as u64;
+                    if self.conns[id].tls.is_some() {
+                        self.on_tls_data(id, &rbuf[..n]);
+                    } else {
+                        self.on_data(id, &rbuf[..n]);
+                    }
                     if self.conns[id].state == State::Dead {
                         break;
                     }
@@ -436,6 +533,51 @@ impl Engine {
         self.rbuf = rbuf;
     }
 
+    /// Feeds TLS records to the session, passes the plaintext on, and
+    /// schedules a flush when the session has records to send.
+    fn on_tls_data(&mut self, id: Id, mut data: &[u8]) {
+        let mut pbuf = std::mem::take(&mut self.pbuf);
+        while !data.is_empty() {
+            let c = &mut self.conns[id];
+            let Some(tls) = c.tls.as_mut() else { break };
+            let res = tls.read_tls(&mut data).map_err(|e| e.to_string()).and_then(|n| {
+                tls.process_new_packets().map(|_| n).map_err(|e| e.to_string())
+            });
+            let n = match res {
+                Ok(n) => n,
+                Err(e) => {
+                    self.stats.protocol_errors += 1;
+                    self.note_error("tls", &e);
+                    self.kill(id, End::ProtocolError);
+                    break;
+                }
+            };
+            loop {
+                let c = &mut self.conns[id];
+                if c.state == State::Dead {
+                    break;
+                }
+                let Some(tls) = c.tls.as_mut() else { break };
+                match tls.reader().read(&mut pbuf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(m) => self.on_data(id, &pbuf[..m]),
+                }
+            }
+            let c = &mut self.conns[id];
+            if c.state == State::Dead {
+                break;
+            }
+            if c.tls.as_ref().map_or(false, |t| t.wants_write()) && !c.dirty {
+                c.dirty = true;
+                self.dirty.push(id);
+            }
+            if n == 0 {
+                break;
+            }
+        }
+        self.pbuf = pbuf;
+    }
+
     fn on_data(&mut self, id: Id, data: &[u8]) {
         if self.conns[id].state != State::Handshaking {
             self.on_frames(id, data);
@@ -447,6 +589,11 @@ impl Engine {
         match ws::check_response(&c.hs, before) {
             Ok(None) => {}
             Ok(Some(end)) => {
+                if self.deflate_offer && ws::accepts_deflate(&c.hs[..end]) {
+                    c.deflate = true;
+                    c.dec.allow_rsv1 = true;
+                    self.stats.deflate_accepted += 1;
+                }
                 let mut rest = std::mem::take(&mut c.hs);
                 rest.drain(..end);
                 c.state = State::Open;
@@ -473,6 +620,7 @@ impl Engine {
                 ws::OP_TEXT | ws::OP_BINARY | ws::OP_CONT => {
                     if f.opcode != ws::OP_CONT {
                         c.frag_opcode = f.opcode;
+                        c.frag_rsv1 = f.rsv1;
                         c.frag_len = 0;
                         let n = f.prefix.len().min(MSG_PREFIX);
                         c.frag_prefix[..n].copy_from_slice(&f.prefix[..n]);
@@ -487,6 +635,7 @@ impl Engine {
                                 len: c.frag_len,
                                 prefix: c.frag_prefix,
                                 prefix_len: c.frag_prefix_len,
+                                compressed: c.frag_rsv1,
                             },
                         ));
                     }

@@ -19,6 +19,7 @@ mod handshake;
 mod idle;
 mod rooms;
 mod sys;
+mod tls;
 mod util;
 mod ws;
 
@@ -30,6 +31,10 @@ usage: loadgen SCENARIO [options]
              --url ws://127.0.0.1:PORT/echo --conns 100 --size 256
              --duration 5 --warmup 1 [--binary|--text] --inflight 1
              --connect-timeout 3 --connect-batch 100
+             [--json] JSON text of --size bytes; [--deflate] C1: offer
+             permessage-deflate (no context takeover), send compressed
+             when accepted (implies --json); [--tls] or a wss:// URL: T1
+             (rustls, any certificate accepted)
   handshake  H1 connect + upgrade + close, `concurrency` at a time
              --url ws://127.0.0.1:PORT/echo --concurrency 100
              --duration 5 --warmup 1

@@ -134,7 +134,7 @@ mod tests {
         let mut prefix = [0u8; MSG_PREFIX];
         let n = payload.len().min(MSG_PREFIX);
         prefix[..n].copy_from_slice(&payload[..n]);
-        Msg { opcode: ws::OP_TEXT, len: payload.len() as u64, prefix, prefix_len: n as u8 }
+        Msg { opcode: ws::OP_TEXT, len: payload.len() as u64, prefix, prefix_len: n as u8, compressed: false }
     }
 
     #[test]

@@ -17,14 +17,22 @@ pub const ACCEPT: &[u8] = b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 pub struct Url {
     pub addr: SocketAddrV4,
+    /// wss:// (TLS)
+    pub tls: bool,
+    /// host without the port (TLS server name)
+    pub host: String,
     pub host_header: String,
     pub path: String,
 }
 
 pub fn parse_url(url: &str) -> Result<Url, String> {
-    let rest = url
-        .strip_prefix("ws://")
-        .ok_or_else(|| format!("only ws:// URLs are supported: {url}"))?;
+    let (tls, rest) = if let Some(r) = url.strip_prefix("ws://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("wss://") {
+        (true, r)
+    } else {
+        return Err(format!("only ws:// and wss:// URLs are supported: {url}"));
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -34,7 +42,7 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
             &authority[..i],
             authority[i + 1..].parse::<u16>().map_err(|_| format!("bad port in {url}"))?,
         ),
-        None => (authority, 80),
+        None => (authority, if tls { 443 } else { 80 }),
     };
     let addr = (host, port)
         .to_socket_addrs()
@@ -44,16 +52,56 @@ pub fn parse_url(url: &str) -> Result<Url, String> {
             _ => None,
         })
         .ok_or_else(|| format!("no IPv4 address for {host}"))?;
-    Ok(Url { addr, host_header: authority.to_string(), path: path.to_string() })
+    Ok(Url { addr, tls, host: host.to_string(), host_header: authority.to_string(), path: path.to_string() })
 }
 
-pub fn upgrade_request(url: &Url) -> Vec<u8> {
+/// The permessage-deflate offer (RFC 7692): no context takeover either way,
+/// so every message is compressed on its own.
+pub const DEFLATE_OFFER: &str =
+    "permessage-deflate; client_no_context_takeover; server_no_context_takeover; client_max_window_bits";
+
+pub fn upgrade_request(url: &Url, deflate: bool) -> Vec<u8> {
+    let ext = if deflate { format!("Sec-WebSocket-Extensions: {DEFLATE_OFFER}\r\n") } else { String::new() };
     format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        url.path, url.host_header, KEY
+         Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n{}\r\n",
+        url.path, url.host_header, KEY, ext
     )
     .into_bytes()
+}
+
+/// Whether the 101 response's headers accept permessage-deflate.
+pub fn accepts_deflate(head: &[u8]) -> bool {
+    let lower = head.to_ascii_lowercase();
+    lower
+        .split(|&b| b == b'\n')
+        .any(|l| l.starts_with(b"sec-websocket-extensions:") && find(l, b"permessage-deflate").is_some())
+}
+
+/// One message compressed for permessage-deflate: raw deflate, sync flush,
+/// the trailing 00 00 ff ff removed (RFC 7692 7.2.1).
+pub fn deflate_message(payload: &[u8]) -> Vec<u8> {
+    let mut c = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    loop {
+        let before = c.total_in() as usize;
+        c.compress_vec(&payload[before..], &mut out, flate2::FlushCompress::Sync).expect("deflate");
+        if c.total_in() as usize == payload.len() && out.len() < out.capacity() {
+            break;
+        }
+        out.reserve(out.capacity().max(64));
+    }
+    if out.ends_with(&[0, 0, 0xff, 0xff]) {
+        out.truncate(out.len() - 4);
+    }
+    out
+}
+
+/// `encode_frame` with RSV1 set (a compressed message).
+pub fn encode_frame_rsv1(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
+    let start = out.len();
+    encode_frame(out, opcode, payload);
+    out[start] |= 0x40;
 }
 
 /// Looks for the end of the response headers in `buf`. Returns
@@ -117,6 +165,8 @@ pub const CAPTURE_MAX: usize = 125;
 /// One whole frame, reported once its last payload byte has arrived.
 pub struct Frame<'a> {
     pub fin: bool,
+    /// RSV1: compressed (permessage-deflate)
+    pub rsv1: bool,
     pub opcode: u8,
     pub len: u64,
     /// The first min(len, capture limit) payload bytes.
@@ -133,6 +183,9 @@ pub struct Decoder {
     hdr_len: usize,
     in_payload: bool,
     fin: bool,
+    rsv1: bool,
+    /// permessage-deflate negotiated: RSV1 allowed on data frames
+    pub allow_rsv1: bool,
     opcode: u8,
     masked: bool,
     mask: [u8; 4],
@@ -155,6 +208,8 @@ impl Decoder {
             hdr_len: 0,
             in_payload: false,
             fin: false,
+            rsv1: false,
+            allow_rsv1: false,
             opcode: 0,
             masked: false,
             mask: [0; 4],
@@ -185,9 +240,11 @@ impl Decoder {
     fn start_frame(&mut self, h: &[u8]) -> Result<(), DecodeError> {
         let b0 = h[0];
         let b1 = h[1];
-        if b0 & 0x70 != 0 {
+        let rsv_ok = if self.allow_rsv1 { 0x40 } else { 0 };
+        if b0 & 0x70 & !rsv_ok != 0 {
             return Err(DecodeError::Protocol("RSV bits set without extension"));
         }
+        self.rsv1 = b0 & 0x40 != 0;
         self.fin = b0 & 0x80 != 0;
         self.opcode = b0 & 0x0F;
         self.masked = b1 & 0x80 != 0;
@@ -227,6 +284,7 @@ impl Decoder {
         self.hdr_len = 0;
         on_frame(&Frame {
             fin: self.fin,
+            rsv1: self.rsv1,
             opcode: self.opcode,
             len: self.len,
             prefix: &self.cap[..self.cap_len],
