@@ -596,3 +596,31 @@ async def test_page_in_chromium_lists_and_closes_a_session(
         await wait_for(lambda: cdp.eval(f"!{row}"), 10, 0.1)
         text = await cdp.eval("document.getElementById('sessions').innerText")
         assert "no open sessions" in text
+
+
+async def test_separate_admin_listener() -> None:
+    """With [admin] port set, the admin is served there and only there."""
+    from scanbridge.config import AdminConfig
+
+    app = App(Config(port=0, journal=":memory:", admin=AdminConfig(port=0)))
+    await app.start()
+    try:
+        admin_port = port_of(app, "admin")
+        assert admin_port != app.port
+        status, _, _ = await http("GET", f"http://127.0.0.1:{app.port}/admin/api/stats")
+        assert status == 404
+        status, _, raw = await http("GET", f"http://127.0.0.1:{admin_port}/admin/api/stats")
+        assert status == 200 and json.loads(raw)
+        status, _, _ = await http("GET", f"http://127.0.0.1:{admin_port}/admin")
+        assert status == 200
+        status, _, raw = await http("GET", f"http://127.0.0.1:{app.port}/healthz")
+        assert (status, raw) == (200, b"ok")
+    finally:
+        await app.stop(timeout=2)
+
+
+def test_admin_alias_is_reserved() -> None:
+    from scanbridge.config import ConfigError, PortConfig
+
+    with pytest.raises(ConfigError, match="admin"):
+        Config(ports=[PortConfig(alias="admin", port=0)])

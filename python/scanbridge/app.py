@@ -255,9 +255,8 @@ class App:
         try:
             lid, host, port = core.listen(pc.host, pc.port, **kw)
         except (OSError, ValueError) as e:
-            raise ConfigError(
-                f"cannot listen: {e}", key=f"ports[{index}].port", value=pc.port
-            ) from None
+            key = "admin.port" if index < 0 else f"ports[{index}].port"
+            raise ConfigError(f"cannot listen: {e}", key=key, value=pc.port) from None
         if not pc.enabled:
             core.set_listener_enabled(lid, False)
         self.listeners[lid] = ListenerInfo(pc.alias, host, port, "cert_pem" in kw, pc.enabled)
@@ -268,6 +267,10 @@ class App:
             port,
             "" if pc.enabled else " (disabled)",
         )
+
+    def listener_id(self, alias: str) -> int | None:
+        """The core's id of the listener with this alias."""
+        return next((lid for lid, i in self.listeners.items() if i.alias == alias), None)
 
     def port_alias(self, listener: int) -> str:
         info = self.listeners.get(listener)
@@ -665,6 +668,13 @@ class App:
         self.listeners = {lid: ListenerInfo("default", host, port, bool(pems), True)}
         for i, pc in enumerate(self.config.ports):
             self._listen_port(core, i, pc)
+        if self.config.admin.port is not None:
+            from .config import PortConfig
+
+            admin = PortConfig(
+                alias="admin", port=self.config.admin.port, host=self.config.admin.host
+            )
+            self._listen_port(core, -1, admin)
         self._loop.add_reader(core.fileno(), self._on_ready)
         self._loop.call_later(TICK_SECONDS, self._tick)
         if self.config.redis_url:

@@ -443,6 +443,9 @@ class AdminConfig(Section, kw_only=True, forbid_unknown_fields=True):
     user: str | None = None
     #: A hash made by ``scanbridge hash-password`` (never the password itself).
     password_hash: str | None = None
+    #: A separate admin listener; when set, the admin is served only there.
+    port: Port | None = None
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
 
     def check(self) -> None:
         if (self.user is None) != (self.password_hash is None):
@@ -510,11 +513,12 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
                 key="workers",
                 value=self.workers,
             )
-        seen = {"default"}
+        seen = {"default", "admin"}
         for i, p in enumerate(self.ports):
             if p.alias in seen:
                 raise ConfigError(
-                    "is used twice (aliases are unique; 'default' is the main listener)",
+                    "is used twice (aliases are unique; 'default' is the main listener, "
+                    "'admin' the admin listener)",
                     key=f"ports[{i}].alias",
                     value=p.alias,
                 )

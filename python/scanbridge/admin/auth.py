@@ -65,6 +65,9 @@ class AdminAuth:
 
     async def check(self, request: Request) -> Response | None:
         """None to let the request through, else the refusal."""
+        admin_listener = self.app.listener_id("admin")
+        if admin_listener is not None and request.listener != admin_listener:
+            return Response.json({"error": "the admin is served on its own port"}, 404)
         refusal = self._check_origin(request)
         if refusal is not None:
             return refusal
