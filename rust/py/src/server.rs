@@ -1,5 +1,6 @@
 //! `_core.Server`: the core server for the asyncio side. Every call comes
-//! from the event loop's thread (the class is unsendable), so no locks.
+//! from the event loop's thread; pyo3's borrow flags keep calls exclusive, and the
+//! object may be freed on any thread (the garbage collector may run anywhere).
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,7 +24,7 @@ pub const EV_ROOM_FORWARD: u8 = 8;
 pub const EV_ROOM_MEMBERSHIP: u8 = 9;
 pub const EV_ROOM_CLIENTS: u8 = 10;
 
-#[pyclass(unsendable, module = "scanbridge._core")]
+#[pyclass(module = "scanbridge._core")]
 pub struct Server {
     inner: io::Server,
 }
