@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from serverproc import scanbridge_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TOOL = ROOT.parent / "shared" / "tools" / "autobahn" / "run.py"
@@ -31,57 +31,40 @@ def main() -> int:
     if not Path(args.tool).exists():
         print(f"autobahn runner not found at {args.tool} (set AUTOBAHN_TOOL)", file=sys.stderr)
         return 2
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scanbridge",
-            "serve",
-            "--echo",
-            "--port",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "scanbridge",
+        "serve",
+        "--echo",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+    ]
     try:
-        assert server.stderr is not None
-        port = None
-        deadline = time.monotonic() + 15
-        while port is None and time.monotonic() < deadline:
-            line = server.stderr.readline()
-            m = re.search(r"listening on ws://[^:]+:(\d+)", line)
-            if m:
-                port = int(m.group(1))
-        if port is None:
-            print("server did not start", file=sys.stderr)
-            return 2
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        r = subprocess.run(
-            [
-                sys.executable,
-                args.tool,
-                f"ws://127.0.0.1:{port}/echo",
-                "--cases",
-                args.cases,
-                "--json",
-                args.json,
-                "--no-wirelog",
-                "--strict-exit",
-                "--max-time",
-                "2400",
-            ],
-            timeout=2700,
-        )
-        return r.returncode
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        with scanbridge_server(cmd) as port:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            r = subprocess.run(
+                [
+                    sys.executable,
+                    args.tool,
+                    f"ws://127.0.0.1:{port}/echo",
+                    "--cases",
+                    args.cases,
+                    "--json",
+                    args.json,
+                    "--no-wirelog",
+                    "--strict-exit",
+                    "--max-time",
+                    "2400",
+                ],
+                timeout=2700,
+            )
+            return r.returncode
+    except RuntimeError as e:
+        print(e, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

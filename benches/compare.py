@@ -90,9 +90,25 @@ def tls_files() -> tuple[Path, Path]:
     if not (cert.exists() and key.exists()):
         RESULTS.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-             "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True, timeout=60,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
         )
     return cert, key
 
@@ -634,7 +650,11 @@ def extra_columns(scenario: str) -> list[tuple[str, object]]:
             )
         )
     if scenario == "C1":
-        cols.append(("wire B/msg out / in", lambda x: f"{fmt(x['wire_out_per_msg'], 1)} / {fmt(x['wire_in_per_msg'], 1)}"))
+
+        def wire(x: dict) -> str:
+            return f"{fmt(x['wire_out_per_msg'], 1)} / {fmt(x['wire_in_per_msg'], 1)}"
+
+        cols.append(("wire B/msg out / in", wire))
         cols.append(("compressed replies/run", lambda x: fmt(x["compressed_replies"])))
     if scenario == "T1":
         cols.append(("E2 msgs/s (same run)", lambda x: fmt(x["e2_msgs_per_s"])))
@@ -768,10 +788,14 @@ def report_run(run: int, name: str, res: dict, a: argparse.Namespace, srv: Serve
     if a.scenario == "C1":
         msg += (
             f"\n      wire B/msg out {g('wire_out_per_msg')} in {g('wire_in_per_msg')}, "
-            f"deflate accepted {g('deflate_accepted')}, compressed replies {g('compressed_replies')}"
+            f"deflate accepted {g('deflate_accepted')}, "
+            f"compressed replies {g('compressed_replies')}"
         )
     if a.scenario == "T1":
-        msg += f"\n      E2 same server {fmt(res.get('e2_msgs_per_s'))} msgs/s, retention {fmt(res.get('retention'), 3)}"
+        msg += (
+            f"\n      E2 same server {fmt(res.get('e2_msgs_per_s'))} msgs/s, "
+            f"retention {fmt(res.get('retention'), 3)}"
+        )
     if a.scenario == "M1":
         msg += f"; {g('open_at_mark')} conns open in {g('seconds_to_open')} s"
     log(msg)
@@ -962,7 +986,8 @@ def overview(docs: dict[str, dict], markdown: bool) -> str:
         if parts:
             ok = ""
             if ret.get("scanbridge") and ret.get("picows"):
-                ok = " (target >= picows: " + ("yes" if ret["scanbridge"] >= ret["picows"] else "NO") + ")"
+                met = "yes" if ret["scanbridge"] >= ret["picows"] else "NO"
+                ok = f" (target >= picows: {met})"
             notes.append("T1 retention (wss msgs/s / plain E2, same run): " + ", ".join(parts) + ok)
     if "C1" in docs:
         sv = docs["C1"]["summary"]["servers"]
@@ -971,7 +996,11 @@ def overview(docs: dict[str, dict], markdown: bool) -> str:
             for s, x in sv.items()
         ]
         if parts:
-            notes.append("C1 wire bytes per message out / in: " + ", ".join(parts) + "; picows: no permessage-deflate")
+            notes.append(
+                "C1 wire bytes per message out / in: "
+                + ", ".join(parts)
+                + "; picows: no permessage-deflate"
+            )
     if "M1" in docs:
         x = docs["M1"]["summary"]["servers"].get("scanbridge")
         if x and x.get("median") is not None:
