@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::chunk::Slice;
 use super::endpoint::{Endpoint, Kind, ServerConfig};
 use super::event::{ConnId, Event};
+use super::outq::{OutQueue, KEEP_OUT, MAX_IOV};
 use super::transport::Transport;
 use crate::wire::close::{close_payload, CloseError, NO_STATUS};
 use crate::wire::deflate::{negotiate, DeflateParams, Deflater, Inflater};
@@ -14,9 +16,6 @@ use crate::wire::handshake::{
     parse_request, write_101, write_error, write_response, HttpError, Request,
 };
 use crate::wire::reader::{FrameReader, Message};
-
-/// Output buffers larger than this are freed once written.
-const KEEP_OUT: usize = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
@@ -99,8 +98,7 @@ pub(crate) struct Conn {
     pub pending: Option<Box<PendingUpgrade>>,
     pub reader: FrameReader,
     pub compression: Option<Box<Compression>>,
-    pub out: Vec<u8>,
-    pub out_pos: usize,
+    pub out: OutQueue,
     /// Python has heard of this connection (Open or Upgrade): it gets a Close.
     pub reported: bool,
     pub close_reported: bool,
@@ -152,8 +150,7 @@ impl Conn {
             pending: None,
             reader: FrameReader::new(cfg.max_message, true),
             compression: None,
-            out: Vec::new(),
-            out_pos: 0,
+            out: OutQueue::new(),
             reported: false,
             close_reported: false,
             close_sent: false,
@@ -173,7 +170,7 @@ impl Conn {
     }
 
     pub fn queued(&self) -> usize {
-        self.out.len() - self.out_pos
+        self.out.len()
     }
 
     pub fn is_websocket(&self) -> bool {
@@ -315,7 +312,7 @@ impl Conn {
     ) {
         let ext = p.deflate.as_ref().map(|(_, h)| h.as_str());
         write_101(
-            &mut self.out,
+            self.out.buf(),
             &p.accept,
             p.subprotocol.as_deref(),
             ext,
@@ -356,10 +353,10 @@ impl Conn {
                     .unwrap_or(std::time::Duration::from_secs(25))
                     .as_millis() as u64;
                 let open = crate::io::server::sio_open_packet(eio, &rc.socket_id, every);
-                encode_frame(&mut self.out, OP_TEXT, open.as_bytes(), false);
+                encode_frame(self.out.buf(), OP_TEXT, open.as_bytes(), false);
                 if eio == 3 {
                     // v3 clients are connected to the default namespace at once.
-                    encode_frame(&mut self.out, OP_TEXT, b"40", false);
+                    encode_frame(self.out.buf(), OP_TEXT, b"40", false);
                 }
                 rc.sio = Some(SioState {
                     eio,
@@ -402,14 +399,14 @@ impl Conn {
         body: &[u8],
         ctx: &Ctx<'_>,
     ) {
-        write_response(&mut self.out, status, headers, body);
+        write_response(self.out.buf(), status, headers, body);
         self.hs = Vec::new();
         self.pending = None;
         self.drain(ctx);
     }
 
     fn refuse(&mut self, e: &HttpError, ctx: &Ctx<'_>) {
-        write_error(&mut self.out, e);
+        write_error(self.out.buf(), e);
         self.hs = Vec::new();
         self.drain(ctx);
     }
@@ -445,7 +442,7 @@ impl Conn {
                     match kind {
                         Kind::Echo => {
                             stats.msgs_out += 1;
-                            write_message(out, compression, OP_TEXT, t.as_bytes())
+                            write_message(out.buf(), compression, OP_TEXT, t.as_bytes())
                         }
                         Kind::Python => sink(Event::Text { conn: id, data: t }),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
@@ -460,7 +457,7 @@ impl Conn {
                     match kind {
                         Kind::Echo => {
                             stats.msgs_out += 1;
-                            write_message(out, compression, OP_BINARY, b)
+                            write_message(out.buf(), compression, OP_BINARY, b)
                         }
                         Kind::Python => sink(Event::Binary { conn: id, data: b }),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
@@ -470,12 +467,12 @@ impl Conn {
                                 "INVALID_MESSAGE",
                                 "room messages are JSON text, not binary",
                             );
-                            write_message(out, compression, OP_TEXT, &e);
+                            write_message(out.buf(), compression, OP_TEXT, &e);
                         }
                     }
                 }
             }
-            Message::Ping(p) => encode_frame(out, OP_PONG, p, false),
+            Message::Ping(p) => encode_frame(out.buf(), OP_PONG, p, false),
             Message::Pong(_) => pong = true,
             Message::Close(code, reason) => close = Some((code, reason.to_string())),
         });
@@ -491,7 +488,7 @@ impl Conn {
                 // Echo the peer's code (RFC 6455 5.5.1).
                 let mut payload = Vec::with_capacity(2 + reason.len());
                 close_payload(code.unwrap_or(NO_STATUS), &reason, &mut payload);
-                encode_frame(&mut self.out, OP_CLOSE, &payload, false);
+                encode_frame(self.out.buf(), OP_CLOSE, &payload, false);
                 self.close_sent = true;
             }
             self.report_close(code.unwrap_or(NO_STATUS), &reason, sink);
@@ -527,7 +524,7 @@ impl Conn {
         if !self.close_sent {
             let mut payload = Vec::with_capacity(2 + reason.len());
             close_payload(code, reason, &mut payload);
-            encode_frame(&mut self.out, OP_CLOSE, &payload, false);
+            encode_frame(self.out.buf(), OP_CLOSE, &payload, false);
             self.close_sent = true;
             self.dirty = true;
         }
@@ -548,7 +545,7 @@ impl Conn {
     /// open; closes it with 1008 when its queue overflows.
     pub fn send(&mut self, opcode: u8, data: &[u8], ctx: &Ctx<'_>) -> Result<(), super::SendError> {
         self.enqueue(ctx, |out, compression| {
-            write_message(out, compression, opcode, data)
+            write_message(out.buf(), compression, opcode, data)
         })
     }
 
@@ -556,16 +553,16 @@ impl Conn {
     /// a connection with its own compression context frames `data` itself.
     pub fn send_shared(
         &mut self,
-        frame: &[u8],
+        frame: &Slice,
         opcode: u8,
         data: &[u8],
         ctx: &Ctx<'_>,
     ) -> Result<(), super::SendError> {
         self.enqueue(ctx, |out, compression| {
             if compression.is_some() {
-                write_message(out, compression, opcode, data)
+                write_message(out.buf(), compression, opcode, data)
             } else {
-                out.extend_from_slice(frame)
+                out.push_shared(frame)
             }
         })
     }
@@ -573,7 +570,7 @@ impl Conn {
     fn enqueue(
         &mut self,
         ctx: &Ctx<'_>,
-        write: impl FnOnce(&mut Vec<u8>, &mut Option<Box<Compression>>),
+        write: impl FnOnce(&mut OutQueue, &mut Option<Box<Compression>>),
     ) -> Result<(), super::SendError> {
         if self.state != State::Open {
             return Err(super::SendError::NotOpen);
@@ -601,9 +598,9 @@ impl Conn {
             .is_some_and(|r| r.sio.as_ref().is_some_and(|s| s.eio >= 4))
         {
             // Engine.IO v4: the server pings with a "2" packet.
-            encode_frame(&mut self.out, OP_TEXT, b"2", false);
+            encode_frame(self.out.buf(), OP_TEXT, b"2", false);
         } else {
-            encode_frame(&mut self.out, OP_PING, b"", false);
+            encode_frame(self.out.buf(), OP_PING, b"", false);
         }
         self.last_ping = ctx.now;
         self.dirty = true;
@@ -612,11 +609,13 @@ impl Conn {
     /// Write what is queued. `Ok(true)`: all of it went out.
     pub fn flush(&mut self, ctx: &Ctx<'_>) -> std::io::Result<bool> {
         self.dirty = false;
-        while self.out_pos < self.out.len() {
-            match self.transport.write(&self.out[self.out_pos..]) {
+        while !self.out.is_empty() {
+            let mut iov = [std::io::IoSlice::new(&[]); MAX_IOV];
+            let k = self.out.iovecs(&mut iov);
+            match self.transport.write_vectored(&iov[..k]) {
                 Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    self.out_pos += n;
+                    self.out.consume(n);
                     self.stats.bytes_out += n as u64;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -624,14 +623,8 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
-        if self.out_pos == self.out.len() {
-            self.out_pos = 0;
-            if self.out.capacity() > KEEP_OUT {
-                self.out = Vec::new();
-            } else {
-                self.out.clear();
-            }
-        }
+        // Backed up: keep copies, not the fan-out chunks.
+        self.out.spill();
         let tls_done = self.transport.flush_tls()?;
         let done = tls_done && self.out.is_empty();
         if done && self.state == State::Draining {

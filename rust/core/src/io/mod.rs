@@ -5,10 +5,12 @@
 //! reads, parses and answers everything ready (echo, pings, closes stay in
 //! Rust), reports what Python must see as [`event::Event`]s, and writes
 //! each connection's queued bytes with one write.
+pub mod chunk;
 mod conn;
 pub mod endpoint;
 pub mod event;
 pub mod listener;
+mod outq;
 pub mod server;
 pub mod tls;
 mod transport;

@@ -11,6 +11,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use super::chunk::ChunkWriter;
 use super::conn::{Conn, Ctx, State};
 use super::endpoint::{Endpoint, ListenerOptions, ServerConfig};
 use super::event::{ConnId, Event};
@@ -110,6 +111,10 @@ pub struct Server {
     rooms: Rooms,
     /// The frame being fanned out (reused).
     frame: Vec<u8>,
+    /// Fan-out frames, shared by the connections they go to (plain and
+    /// Socket.IO-framed: separate, so each kind's bursts stay contiguous).
+    shared: ChunkWriter,
+    shared_sio: ChunkWriter,
     /// A payload being built for fan-out (reused).
     payload: Vec<u8>,
     /// Lobby socket ids to connection slots (RTCSIGNAL targets).
@@ -147,6 +152,8 @@ impl Server {
             stats: ServerStats::default(),
             rooms: Rooms::new(),
             frame: Vec::new(),
+            shared: ChunkWriter::new(),
+            shared_sio: ChunkWriter::new(),
             payload: Vec::new(),
             lobby_ids: HashMap::new(),
             endpoint_paths: Vec::new(),

@@ -69,14 +69,19 @@ impl Transport {
         }
     }
 
-    /// Write plaintext; returns how much was taken. TLS takes everything
-    /// (the records are sent by `flush_tls`).
-    pub fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+    /// Write plaintext from several buffers (`writev` on plain TCP);
+    /// returns how much was taken. TLS takes everything (the records are
+    /// sent by `flush_tls`).
+    pub fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Transport::Plain(s) => s.write(data),
+            Transport::Plain(s) => s.write_vectored(bufs),
             Transport::Tls(t) => {
-                t.tls.writer().write_all(data)?;
-                Ok(data.len())
+                let mut n = 0;
+                for b in bufs {
+                    t.tls.writer().write_all(b)?;
+                    n += b.len();
+                }
+                Ok(n)
             }
         }
     }

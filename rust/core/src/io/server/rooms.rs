@@ -9,6 +9,7 @@ use crate::hub::protocol::{
     RoomCommand,
 };
 use crate::hub::room_key;
+use crate::io::chunk::Slice;
 use crate::io::conn::{Ctx, RoomInput, State};
 use crate::io::endpoint::Kind;
 use crate::io::event::{ConnId, Event};
@@ -224,8 +225,10 @@ impl Server {
     ) -> (usize, usize) {
         self.frame.clear();
         encode_frame(&mut self.frame, op, data, false);
+        // framed once, copied once into a shared chunk; members queue slices
+        let plain = self.shared.append(&self.frame);
         let mut sio_data: Vec<u8> = Vec::new();
-        let mut sio_frame: Vec<u8> = Vec::new();
+        let mut sio_frame: Option<Slice> = None;
         let ctx = ctx!(self);
         let (mut sent, mut over) = (0, 0);
         for &slot in self.rooms.members(key) {
@@ -236,15 +239,17 @@ impl Server {
             let was_dirty = conn.dirty;
             let sio = conn.room.as_ref().is_some_and(|r| r.sio.is_some());
             let r = if sio {
-                if sio_frame.is_empty() {
+                let frame = sio_frame.get_or_insert_with(|| {
                     let ns = key.split_once('\u{1}').map_or("", |(ns, _)| ns);
                     sio_event_prefix(&mut sio_data, ns);
                     sio_data.extend_from_slice(data);
-                    encode_frame(&mut sio_frame, OP_TEXT, &sio_data, false);
-                }
-                conn.send_shared(&sio_frame, OP_TEXT, &sio_data, &ctx)
+                    let mut f = Vec::new();
+                    encode_frame(&mut f, OP_TEXT, &sio_data, false);
+                    self.shared_sio.append(&f)
+                });
+                conn.send_shared(frame, OP_TEXT, &sio_data, &ctx)
             } else {
-                conn.send_shared(&self.frame, op, data, &ctx)
+                conn.send_shared(&plain, op, data, &ctx)
             };
             match r {
                 Ok(()) => sent += 1,
