@@ -113,7 +113,9 @@ def tls_files() -> tuple[Path, Path]:
     return cert, key
 
 
-def server_command(name: str, port: int, scenario: str) -> list[str] | None:
+def server_command(
+    name: str, port: int, scenario: str, sb_extra: tuple[str, ...] = ()
+) -> list[str] | None:
     if name == "scanbridge":
         # SCANBRIDGE_BIN: a scanbridge executable of another venv (e.g. a release build).
         exe = Path(os.environ.get("SCANBRIDGE_BIN", ROOT / ".venv" / "bin" / "scanbridge"))
@@ -124,7 +126,17 @@ def server_command(name: str, port: int, scenario: str) -> list[str] | None:
         echo = ["--echo"] if scenario in ECHO_SCENARIOS else []
         # T1: its own self-signed certificate; C1: deflate is accepted by default
         tls = ["--https"] if scenario == "T1" else []
-        return [path, "serve", *echo, *tls, "--port", str(port), "--log-level", "warning"]
+        return [
+            path,
+            "serve",
+            *echo,
+            *tls,
+            *sb_extra,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
     if scenario == "C1" and name == "picows":
         raise RuntimeError("picows has no permessage-deflate: unsupported in C1")
     # the peers serve rooms on /layout and echo on every other path
@@ -245,10 +257,13 @@ def core_busy_pct(a: dict, b: dict, cpus: str | None) -> float | None:
 
 
 class Server:
+    # scanbridge's extra flags for every start (--workers N --redis-url URL)
+    sb_extra: tuple[str, ...] = ()
+
     def __init__(self, name: str, port: int, cpu: str | None, logdir: Path, scenario: str):
         self.name, self.port = name, port
         self.log_path = logdir / f"{name}-{port}.log"
-        cmd = server_command(name, port, scenario)
+        cmd = server_command(name, port, scenario, self.sb_extra)
         if cmd is None:
             raise RuntimeError(f"{name}: command not found (is it installed in .venv?)")
         if cpu is not None:
@@ -277,6 +292,8 @@ class Server:
                     f"on port {self.port}:\n{self.log_tail()}"
                 )
             if port_accepts(self.port):
+                if self.name == "scanbridge" and self.sb_extra:
+                    time.sleep(1.0)  # every worker listening, not just the first
                 return
             time.sleep(0.05)
         raise RuntimeError(
@@ -309,6 +326,51 @@ class Server:
                     pass
                 self.proc.wait(STOP_TIMEOUT)
         self.logf.close()
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port (the --workers backplane)."""
+
+    def __init__(self) -> None:
+        exe = shutil.which("redis-server")
+        if not exe:
+            raise RuntimeError("--workers needs redis-server (apt-get install redis-server)")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not port_accepts(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(STOP_TIMEOUT)
 
 
 # ---------------------------------------------------------------- load client
@@ -559,6 +621,12 @@ def mb(kb: float | None) -> str:
 
 
 def describe(a: argparse.Namespace) -> str:
+    workers = getattr(a, "workers", 1)
+    suffix = f"; scanbridge --workers {workers} (Redis backplane)" if workers > 1 else ""
+    return _describe(a) + suffix
+
+
+def _describe(a: argparse.Namespace) -> str:
     t = f"{a.duration:g} s (+{a.warmup:g} s warmup)"
     size = a.size or 64
     if a.scenario == "E2":
@@ -1134,6 +1202,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
     ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="scanbridge --workers N (N > 1 starts a private redis-server for the backplane; "
+        "give --server-cpu 0,1 or --no-pin to let the workers use both cores)",
+    )
+    ap.add_argument(
         "--quiet-wait",
         type=float,
         default=0.0,
@@ -1168,6 +1243,19 @@ def main(argv: list[str] | None = None) -> int:
 
     raise_nofile()
     loadgen = ensure_loadgen(a.rebuild)
+    redis: RedisServer | None = None
+    if a.workers > 1:
+        redis = RedisServer()
+        Server.sb_extra = ("--workers", str(a.workers), "--redis-url", redis.url)
+        log(f"scanbridge runs with --workers {a.workers} (redis-server on port {redis.port})")
+    try:
+        return run_all(a, loadgen, servers, duration_given)
+    finally:
+        if redis is not None:
+            redis.stop()
+
+
+def run_all(a: argparse.Namespace, loadgen: Path, servers: list[str], duration_given: bool) -> int:
     scenarios = list(ALL) if a.all else [a.scenario]
     docs: dict[str, dict] = {}
     t0 = time.monotonic()
