@@ -7,7 +7,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # Debian packages the tests need (installed only when missing).
 APT_PACKAGES ?= redis-server chromium
 
-.PHONY: help setup dev release run test test-rust test-python lint fmt autobahn bench bench-micro clean
+.PHONY: help setup dev release run test test-rust test-python lint fmt autobahn bench bench-micro bench-micro-save clean
 
 help:
 	@echo "make run          set up and run the server (127.0.0.1:9998)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint         cargo fmt --check, clippy -D warnings, ruff"
 	@echo "make autobahn     Autobahn fuzzingclient cases against scanbridge serve --echo"
 	@echo "make bench        side-by-side comparison with picows and websockets"
+	@echo "make bench-micro  microbenchmarks (release) compared with benches/baseline"
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -65,8 +66,16 @@ bench: release
 	$(PIP) install -q matplotlib
 	$(PY) benches/compare.py --all --quiet-wait 10 --markdown --chart benches/results/ratios.png
 
-bench-micro: dev
-	$(VENV)/bin/pytest -q benches/test_micro.py --benchmark-only
+# Microbenchmarks of the hot functions on a release build, compared with the stored
+# baseline (benches/baseline, saved by bench-micro-save on the machine of BENCHMARKS.md).
+MICRO := $(VENV)/bin/pytest -q -p no:cacheprovider benches/test_micro.py --benchmark-only \
+	--benchmark-storage=file://$(CURDIR)/benches/baseline --benchmark-columns=min,median,mean,ops
+
+bench-micro: release
+	$(MICRO) --benchmark-compare --benchmark-group-by=name
+
+bench-micro-save: release
+	$(MICRO) --benchmark-save=release
 
 clean:
 	rm -rf $(VENV) target
