@@ -77,7 +77,7 @@ def test_hid_decode(benchmark) -> None:
 class _Members:
     """A real core server with N upgraded loopback connections in one room."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, extensions: str = "") -> None:
         import base64
         import os
         import socket
@@ -90,7 +90,9 @@ class _Members:
         key = base64.b64encode(os.urandom(16)).decode()
         req = (
             f"GET /m HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
+            + "\r\n"
         ).encode()
         conns: list[int] = []
         for _ in range(n):
@@ -126,6 +128,20 @@ def test_fanout_enqueue_1000_members(benchmark) -> None:
     m = _Members(1000)
     try:
         msg = '["EVENT",{"sender":"bench","room":"room","message":"x"}]'
+        result = benchmark.pedantic(
+            m.core.publish, args=("room", msg), setup=m.drain, rounds=50, iterations=1
+        )
+        assert result == (1000, 0)
+    finally:
+        m.close()
+
+
+def test_fanout_enqueue_1000_deflate_members(benchmark) -> None:
+    """The same to 1000 members that agreed permessage-deflate (as browsers do): the
+    event is compressed once, not once per member (shared compressors)."""
+    m = _Members(1000, extensions="permessage-deflate; client_max_window_bits")
+    try:
+        msg = '["EVENT",{"sender":"bench","room":"room","message":"' + "scan " * 40 + '"}]'
         result = benchmark.pedantic(
             m.core.publish, args=("room", msg), setup=m.drain, rounds=50, iterations=1
         )

@@ -23,6 +23,31 @@ LIMIT = 100_000
 
 
 @pytest.fixture(scope="module")
+def echo_server() -> Iterator[ServerProcess]:
+    """This module's negotiation tests: a server that keeps a compression context
+    per connection (compression_context_takeover), so it agrees exactly what the
+    client offers. The default server (shared compressors) has its own tests below."""
+    s = start_server(
+        "--echo",
+        "--port",
+        "0",
+        "--log-level",
+        "warning",
+        env={"SCANBRIDGE_COMPRESSION_CONTEXT_TAKEOVER": "true"},
+    )
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[ServerProcess]:
+    """The default: server_no_context_takeover agreed with everyone."""
+    s = start_server("--echo", "--port", "0", "--log-level", "warning")
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
 def limited_server() -> Iterator[ServerProcess]:
     s = start_server(
         "--echo", "--port", "0", "--log-level", "warning", "--max-message-bytes", str(LIMIT)
@@ -255,6 +280,56 @@ def test_raw_compressed_round_trip_with_context_takeover(echo_server: ServerProc
         assert f.fin
         assert f.opcode == BINARY
         assert (inflate(f.payload) if f.rsv == 4 else f.payload) == b"plain"
+
+
+OFFERS = {
+    "plain": "permessage-deflate",
+    "client-bits": "permessage-deflate; client_max_window_bits",
+    "browser": "permessage-deflate; client_max_window_bits=15",
+    "server-bits": "permessage-deflate; server_max_window_bits=10",
+    "no-takeover": "permessage-deflate; server_no_context_takeover",
+    "all-four": "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+    "server_max_window_bits=12; client_max_window_bits=11",
+}
+
+
+@pytest.mark.parametrize("offer", OFFERS.values(), ids=OFFERS.keys())
+def test_default_server_agrees_no_context_takeover(
+    offer: str, shared_server: ServerProcess
+) -> None:
+    """RFC 7692 7.1.1.1 lets a server add server_no_context_takeover to any accepted
+    offer; scanbridge does by default, and then compresses every message on its own."""
+    [(name, params)] = negotiate(shared_server, offer)
+    assert name == "permessage-deflate"
+    assert "server_no_context_takeover" in params and params["server_no_context_takeover"] is None
+    wbits = int(params.get("server_max_window_bits") or 15)
+    msg = "Grüße aus der Kompression! ".encode() * 40
+    with RawWS.connect(shared_server.host, shared_server.port, extensions=offer) as ws:
+        for _ in range(4):
+            ws.send_frame(TEXT, msg)
+            # a fresh decompressor per message: no reference to earlier messages
+            assert recv_compressed(ws, Inflater(fresh_each_message=True, wbits=wbits)) == (
+                TEXT,
+                msg,
+            )
+
+
+def test_default_server_compresses_each_message_alike(shared_server: ServerProcess) -> None:
+    """Shared compressors: the same message gives the same compressed frame, on one
+    connection and across connections (what lets a room share one compressed frame)."""
+    msg = b'{"event":"scan","code":"4006381333931","pad":"' + b"x" * 300 + b'"}'
+    frames = []
+    for _ in range(2):
+        with RawWS.connect(
+            shared_server.host, shared_server.port, extensions="permessage-deflate"
+        ) as ws:
+            for _ in range(2):
+                ws.send_frame(TEXT, msg)
+                f = ws.recv_frame()
+                assert f.rsv == 4 and f.fin
+                frames.append(f.payload)
+    assert len(set(frames)) == 1
+    assert len(frames[0]) < len(msg) / 3
 
 
 def test_raw_compressed_fragmented_message(echo_server: ServerProcess) -> None:

@@ -149,7 +149,8 @@ def test_protocol_error_is_1002(frames: list[bytes], echo_server: ServerProcess)
 def test_rsv1_on_control_frame_with_deflate_is_1002(echo_server: ServerProcess) -> None:
     """With permessage-deflate negotiated RSV1 is still forbidden on control frames."""
     bad = assert_fails(echo_server, [F(PING, b"x", rsv=4)], 1002, extensions="permessage-deflate")
-    assert bad.response.header("sec-websocket-extensions") == "permessage-deflate"
+    ext = bad.response.header("sec-websocket-extensions") or ""
+    assert ext.startswith("permessage-deflate"), ext
 
 
 def test_rsv1_on_continuation_with_deflate_is_1002(echo_server: ServerProcess) -> None:

@@ -8,10 +8,13 @@ import asyncio
 import base64
 import json
 import os
+import random
 import socket
+import string
 import struct
 import time
 import urllib.parse
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -575,8 +578,11 @@ async def test_room_hook_keeps_order_per_publisher() -> None:
 # ---- fan-out rules: slow consumer --------------------------------------------------------
 
 
-async def raw_connect(app: App, path: str, rcvbuf: int | None = None) -> socket.socket:
-    """A non-blocking raw TCP WebSocket client (no extensions), upgraded to `path`."""
+async def raw_connect(
+    app: App, path: str, rcvbuf: int | None = None, extensions: str | None = None
+) -> socket.socket:
+    """A non-blocking raw TCP WebSocket client, upgraded to `path` (offering
+    `extensions` when given; no extensions by default)."""
     loop = asyncio.get_running_loop()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:
@@ -586,7 +592,9 @@ async def raw_connect(app: App, path: str, rcvbuf: int | None = None) -> socket.
     key = base64.b64encode(os.urandom(16)).decode()
     req = (
         f"GET {path} HTTP/1.1\r\nHost: {app.host}:{app.port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
+        + "\r\n"
     )
     await loop.sock_sendall(s, req.encode())
     head = b""
@@ -613,7 +621,8 @@ def client_frame(opcode: int, data: str | bytes) -> bytes:
 
 
 def server_frames(data: bytes) -> list[tuple[int, bytes]]:
-    """Split unmasked, unfragmented server frames; a cut frame at the end is dropped."""
+    """Split unmasked, unfragmented server frames into (opcode | RSV1, payload); a cut
+    frame at the end is dropped."""
     out, i = [], 0
     while i + 2 <= len(data):
         b0, b1 = data[i], data[i + 1]
@@ -631,7 +640,7 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
             j += 8
         if j + n > len(data):
             break
-        out.append((b0 & 0x0F, data[j : j + n]))
+        out.append((b0 & 0x4F, data[j : j + n]))  # the opcode, and RSV1 (0x40)
         i = j + n
     return out
 
@@ -781,6 +790,59 @@ async def test_member_that_pauses_then_resumes_gets_everything_intact() -> None:
     finally:
         paused.close()
         await app.stop(timeout=2)
+
+
+async def test_members_with_and_without_deflate_get_the_same_events(app: App) -> None:
+    """A room whose members agreed different permessage-deflate parameters (none, the
+    default window, server windows of 10 and 12 bits): each gets every event intact.
+    Compressed frames are shared per window size; a frame compressed with a 15-bit
+    window would refer 1500 bytes back, which a 10-bit client cannot decode."""
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    kinds = {
+        "plain": {"compression": None},
+        "default": {},
+        "bits10": {"extensions": [ClientPerMessageDeflateFactory(server_max_window_bits=10)]},
+        "bits12": {"extensions": [ClientPerMessageDeflateFactory(server_max_window_bits=12)]},
+    }
+    members = {k: await connect(app, **kw) for k, kw in kinds.items()}
+    for name, ws in members.items():
+        await join(ws, "mixed", name)
+    # and a raw member that decodes strictly within its 10-bit window
+    loop = asyncio.get_running_loop()
+    raw = await raw_connect(
+        app, "/layout", extensions="permessage-deflate; server_max_window_bits=10"
+    )
+    join_cmd = json.dumps(["JOIN", {"room": "mixed", "name": "raw10"}])
+    await loop.sock_sendall(raw, client_frame(0x1, join_cmd))
+    await until(lambda: "raw10" in app.members("layout", "mixed"))
+    pub = await connect(app)
+    rnd = random.Random(7)
+    blocks = ["".join(rnd.choices(string.ascii_letters, k=1500)) for _ in range(4)]
+    messages = [{"seq": i, "text": blocks[i % 4] * 2} for i in range(40)]
+    for m in messages:
+        await send(pub, "NOTIFY", {"room": "mixed", "message": m})
+    for name, ws in members.items():
+        got = [await recv(ws) for _ in messages]
+        assert got == [event("unknown", "mixed", m) for m in messages], name
+        assert await barrier(ws) == []
+    buf, frames = b"", []
+    deadline = time.monotonic() + WAIT
+    while len(frames) < len(messages):
+        assert time.monotonic() < deadline, len(frames)
+        buf += await asyncio.wait_for(loop.sock_recv(raw, 1 << 20), WAIT)
+        frames = server_frames(buf)
+    for (op, payload), m in zip(frames, messages, strict=True):
+        assert op == 0x41, "compressed text (RSV1)"
+        # 64-byte output steps: zlib then checks each distance against its 2**10 window
+        d, out, data = zlib.decompressobj(-10), [], payload + b"\x00\x00\xff\xff"
+        while data:
+            out.append(d.decompress(data, 64))
+            data = d.unconsumed_tail
+        assert json.loads(b"".join(out)) == event("unknown", "mixed", m)
+    raw.close()
+    for ws in [*members.values(), pub]:
+        await ws.close()
 
 
 async def test_order_kept_per_publisher_and_room(app: App) -> None:

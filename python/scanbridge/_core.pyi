@@ -24,6 +24,7 @@ class Server:
         max_message_bytes: int = ...,
         max_queue_bytes: int = ...,
         compression: bool = True,
+        compression_context_takeover: bool = False,
         allowed_origins: list[str] = ...,
         idle_timeout: float = 0.0,
         ping_interval: float = 0.0,

@@ -582,6 +582,7 @@ class App:
             max_message_bytes=c.max_message_bytes,
             max_queue_bytes=c.max_queue_bytes,
             compression=c.compression,
+            compression_context_takeover=c.compression_context_takeover,
             allowed_origins=list(c.allowed_origins),
             idle_timeout=c.idle_timeout,
             ping_interval=c.ping_interval,

@@ -466,6 +466,11 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     max_message_bytes: Annotated[int, msgspec.Meta(ge=125)] = 16 * 1024 * 1024
     max_queue_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
     compression: bool = True
+    # permessage-deflate: False (default) agrees server_no_context_takeover with
+    # every client, so the server's compressors are shared (nothing per connection,
+    # a room message compressed once); True keeps a ~256 KiB compressor per
+    # connection that refers back to earlier messages (better ratio).
+    compression_context_takeover: bool = False
     allowed_origins: list[Annotated[str, msgspec.Meta(min_length=1)]] = msgspec.field(
         default_factory=_default_origins
     )

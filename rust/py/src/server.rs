@@ -146,7 +146,7 @@ fn collect<'py>(py: Python<'py>, list: &Bound<'py, PyList>) -> impl FnMut(Event<
 #[pymethods]
 impl Server {
     #[new]
-    #[pyo3(signature = (*, max_message_bytes=16*1024*1024, max_queue_bytes=1024*1024, compression=true,
+    #[pyo3(signature = (*, max_message_bytes=16*1024*1024, max_queue_bytes=1024*1024, compression=true, compression_context_takeover=false,
                         allowed_origins=Vec::new(), idle_timeout=0.0, ping_interval=0.0, close_timeout=3.0,
                         handshake_timeout=10.0, max_http_body=1024*1024))]
     #[allow(clippy::too_many_arguments)]
@@ -154,6 +154,7 @@ impl Server {
         max_message_bytes: usize,
         max_queue_bytes: usize,
         compression: bool,
+        compression_context_takeover: bool,
         allowed_origins: Vec<String>,
         idle_timeout: f64,
         ping_interval: f64,
@@ -166,7 +167,8 @@ impl Server {
             max_queue: max_queue_bytes,
             deflate: DeflateConfig {
                 enabled: compression,
-                ..DeflateConfig::default()
+                server_no_context_takeover: !compression_context_takeover,
+                ..ServerConfig::default().deflate
             },
             allowed_origins,
             idle_timeout: secs(idle_timeout),

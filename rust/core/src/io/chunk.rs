@@ -16,7 +16,7 @@ use std::sync::Arc;
 /// Capacity of a regular chunk; larger frames get a chunk of their own.
 pub const CHUNK: usize = 64 * 1024;
 /// Retired chunks (still referenced when the writer moved on) kept for reuse.
-const SPARE: usize = 8;
+const SPARE: usize = 4;
 
 /// One fixed-size allocation (never reallocated, so slices stay valid).
 pub struct Chunk {

@@ -2,9 +2,11 @@
 //! closing handshake, lingering close.
 
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use super::chunk::Slice;
+use super::deflaters::SharedDeflaters;
 use super::endpoint::{Endpoint, Kind, ServerConfig};
 use super::event::{ConnId, Event};
 use super::outq::{OutQueue, KEEP_OUT, MAX_IOV};
@@ -127,6 +129,7 @@ pub(crate) struct Ctx<'a> {
     pub endpoints: &'a [Endpoint],
     pub routes: &'a std::collections::HashMap<String, u32>,
     pub now: Instant,
+    pub deflaters: &'a Mutex<SharedDeflaters>,
 }
 
 impl Conn {
@@ -442,7 +445,13 @@ impl Conn {
                     match kind {
                         Kind::Echo => {
                             stats.msgs_out += 1;
-                            write_message(out.buf(), compression, OP_TEXT, t.as_bytes())
+                            write_message(
+                                out.buf(),
+                                compression,
+                                ctx.deflaters,
+                                OP_TEXT,
+                                t.as_bytes(),
+                            )
                         }
                         Kind::Python => sink(Event::Text { conn: id, data: t }),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
@@ -457,7 +466,7 @@ impl Conn {
                     match kind {
                         Kind::Echo => {
                             stats.msgs_out += 1;
-                            write_message(out.buf(), compression, OP_BINARY, b)
+                            write_message(out.buf(), compression, ctx.deflaters, OP_BINARY, b)
                         }
                         Kind::Python => sink(Event::Binary { conn: id, data: b }),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
@@ -467,7 +476,7 @@ impl Conn {
                                 "INVALID_MESSAGE",
                                 "room messages are JSON text, not binary",
                             );
-                            write_message(out.buf(), compression, OP_TEXT, &e);
+                            write_message(out.buf(), compression, ctx.deflaters, OP_TEXT, &e);
                         }
                     }
                 }
@@ -545,26 +554,25 @@ impl Conn {
     /// open; closes it with 1008 when its queue overflows.
     pub fn send(&mut self, opcode: u8, data: &[u8], ctx: &Ctx<'_>) -> Result<(), super::SendError> {
         self.enqueue(ctx, |out, compression| {
-            write_message(out.buf(), compression, opcode, data)
+            write_message(out.buf(), compression, ctx.deflaters, opcode, data)
         })
     }
 
-    /// Queue a message already framed once for many connections (`frame`);
-    /// a connection with its own compression context frames `data` itself.
-    pub fn send_shared(
-        &mut self,
-        frame: &Slice,
-        opcode: u8,
-        data: &[u8],
-        ctx: &Ctx<'_>,
-    ) -> Result<(), super::SendError> {
-        self.enqueue(ctx, |out, compression| {
-            if compression.is_some() {
-                write_message(out.buf(), compression, opcode, data)
-            } else {
-                out.push_shared(frame)
+    /// How a fan-out frame of a `len`-byte message reaches this connection.
+    pub fn framing(&self, len: usize) -> Framing {
+        match &self.compression {
+            None => Framing::Plain,
+            Some(c) if len < c.min_size => Framing::Plain,
+            Some(c) if c.deflater.no_context_takeover() => {
+                Framing::Deflated(c.deflater.window_bits())
             }
-        })
+            Some(_) => Framing::Own,
+        }
+    }
+
+    /// Queue a frame made once for many connections, as it is.
+    pub fn send_slice(&mut self, frame: &Slice, ctx: &Ctx<'_>) -> Result<(), super::SendError> {
+        self.enqueue(ctx, |out, _| out.push_shared(frame))
     }
 
     fn enqueue(
@@ -639,18 +647,41 @@ impl Conn {
     }
 }
 
+/// The shared compressors (a panic elsewhere cannot leave them inconsistent:
+/// each message starts from a reset stream).
+pub(crate) fn lock(d: &Mutex<SharedDeflaters>) -> std::sync::MutexGuard<'_, SharedDeflaters> {
+    d.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// How a frame fanned out to many connections reaches this one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// The uncompressed frame, shared.
+    Plain,
+    /// The frame compressed once for this window size, shared.
+    Deflated(u8),
+    /// Compressed with this connection's own context.
+    Own,
+}
+
 /// Frame one data message into `out`, compressed when negotiated and worth it.
 #[inline]
 pub(crate) fn write_message(
     out: &mut Vec<u8>,
     compression: &mut Option<Box<Compression>>,
+    deflaters: &Mutex<SharedDeflaters>,
     opcode: u8,
     data: &[u8],
 ) {
     if let Some(c) = compression {
         if data.len() >= c.min_size {
             c.buf.clear();
-            if c.deflater.compress(data, &mut c.buf).is_ok() {
+            let r = if c.deflater.no_context_takeover() {
+                lock(deflaters).compress(c.deflater.window_bits(), data, &mut c.buf)
+            } else {
+                c.deflater.compress(data, &mut c.buf)
+            };
+            if r.is_ok() {
                 encode_frame(out, opcode, &c.buf, true);
                 if c.buf.capacity() > KEEP_OUT {
                     c.buf = Vec::new();

@@ -118,7 +118,11 @@ impl Default for ServerConfig {
         Self {
             max_message: 16 * 1024 * 1024,
             max_queue: 1024 * 1024,
-            deflate: DeflateConfig::default(),
+            // shared compressors (io::deflaters): nothing per connection
+            deflate: DeflateConfig {
+                server_no_context_takeover: true,
+                ..DeflateConfig::default()
+            },
             allowed_origins: Vec::new(),
             idle_timeout: None,
             ping_interval: None,

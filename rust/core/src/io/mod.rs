@@ -7,6 +7,7 @@
 //! each connection's queued bytes with one write.
 pub mod chunk;
 mod conn;
+mod deflaters;
 pub mod endpoint;
 pub mod event;
 pub mod listener;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
@@ -13,6 +13,7 @@ use slab::Slab;
 
 use super::chunk::ChunkWriter;
 use super::conn::{Conn, Ctx, State};
+use super::deflaters::SharedDeflaters;
 use super::endpoint::{Endpoint, ListenerOptions, ServerConfig};
 use super::event::{ConnId, Event};
 use super::listener::bind;
@@ -29,6 +30,7 @@ macro_rules! ctx {
             endpoints: &$s.endpoints,
             routes: &$s.routes,
             now: $s.now,
+            deflaters: &$s.deflaters,
         }
     };
 }
@@ -111,10 +113,12 @@ pub struct Server {
     rooms: Rooms,
     /// The frame being fanned out (reused).
     frame: Vec<u8>,
-    /// Fan-out frames, shared by the connections they go to (plain and
-    /// Socket.IO-framed: separate, so each kind's bursts stay contiguous).
-    shared: ChunkWriter,
-    shared_sio: ChunkWriter,
+    /// Fan-out frames, shared by the connections they go to: one writer per
+    /// kind of frame (plain or Socket.IO packet, uncompressed or deflated),
+    /// so that each member's frames of a burst stay contiguous.
+    shared: [ChunkWriter; 4],
+    /// Compressors shared by every no-context-takeover connection.
+    deflaters: Mutex<SharedDeflaters>,
     /// A payload being built for fan-out (reused).
     payload: Vec<u8>,
     /// Lobby socket ids to connection slots (RTCSIGNAL targets).
@@ -133,6 +137,7 @@ impl Server {
     pub fn new(cfg: ServerConfig) -> io::Result<Self> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
+        let level = cfg.deflate.level;
         Ok(Self {
             poll,
             events: Events::with_capacity(1024),
@@ -152,8 +157,8 @@ impl Server {
             stats: ServerStats::default(),
             rooms: Rooms::new(),
             frame: Vec::new(),
-            shared: ChunkWriter::new(),
-            shared_sio: ChunkWriter::new(),
+            shared: Default::default(),
+            deflaters: Mutex::new(SharedDeflaters::new(level)),
             payload: Vec::new(),
             lobby_ids: HashMap::new(),
             endpoint_paths: Vec::new(),

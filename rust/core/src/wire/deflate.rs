@@ -559,6 +559,9 @@ pub struct Deflater {
     window_bits: u8,
     no_context_takeover: bool,
     level: u32,
+    /// Keep the stream allocated between messages (reset, not dropped):
+    /// for a compressor shared by many connections, see [`Deflater::shared`].
+    keep: bool,
 }
 
 impl fmt::Debug for Deflater {
@@ -582,6 +585,20 @@ impl Deflater {
             window_bits: window_bits.clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS),
             no_context_takeover,
             level: level.min(9),
+            keep: false,
+        }
+    }
+
+    /// A no-context-takeover compressor that keeps its zlib stream between
+    /// messages and resets it (clearing the hash heads) instead of
+    /// allocating and zeroing a new ~256 KiB stream per message. With no
+    /// context takeover a message's output depends only on the message, the
+    /// window and the level, so one such compressor serves every connection
+    /// that agreed these.
+    pub fn shared(window_bits: u8, level: u32) -> Self {
+        Deflater {
+            keep: true,
+            ..Deflater::new(window_bits, true, level)
         }
     }
 
@@ -635,7 +652,10 @@ impl Deflater {
             out.truncate(start);
             self.stream = None;
         } else if self.no_context_takeover {
-            self.stream = None;
+            match self.stream.as_mut() {
+                Some(s) if self.keep => s.reset(),
+                _ => self.stream = None,
+            }
         }
         result
     }
@@ -792,7 +812,9 @@ impl Inflater {
             }
             Ok(stream_ended) => {
                 if stream_ended || self.no_context_takeover {
-                    self.stream = None;
+                    if let Some(s) = self.stream.take() {
+                        spare_inflaters::put(self.window_bits, s);
+                    }
                 }
             }
         }
@@ -814,7 +836,7 @@ impl Inflater {
         let window_bits = self.window_bits;
         let stream = self
             .stream
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, window_bits));
+            .get_or_insert_with(|| spare_inflaters::take(window_bits));
         for (data, flush) in [
             (input, FlushDecompress::None),
             (&TAIL[..], FlushDecompress::Sync),
@@ -867,6 +889,35 @@ impl Inflater {
             }
         }
         Ok(false)
+    }
+}
+
+/// A stream a message is done with is reset and kept (one per window size
+/// and thread) for the next message of any connection: no context is kept
+/// across messages there, and a new stream costs an allocation and a zeroed
+/// state and window per message.
+mod spare_inflaters {
+    use std::cell::RefCell;
+
+    use flate2::Decompress;
+
+    thread_local! {
+        static SPARE: RefCell<[Option<Decompress>; 8]> = RefCell::new(Default::default());
+    }
+
+    fn index(window_bits: u8) -> usize {
+        usize::from(window_bits.clamp(8, 15) - 8)
+    }
+
+    pub(super) fn take(window_bits: u8) -> Decompress {
+        SPARE
+            .with(|s| s.borrow_mut()[index(window_bits)].take())
+            .unwrap_or_else(|| Decompress::new_with_window_bits(false, window_bits))
+    }
+
+    pub(super) fn put(window_bits: u8, mut d: Decompress) {
+        d.reset(false);
+        SPARE.with(|s| s.borrow_mut()[index(window_bits)] = Some(d));
     }
 }
 
@@ -1658,6 +1709,27 @@ mod tests {
         fn prop_negotiate_never_panics(header in "[ -~]{0,80}") {
             let _ = negotiate(&[header.as_bytes()], &DeflateConfig::default());
             let _ = client_accept(header.as_bytes(), None, false);
+        }
+    }
+
+    #[test]
+    fn shared_deflater_output_matches_a_fresh_one_per_message() {
+        let msgs: Vec<Vec<u8>> = (0..50)
+            .map(|i| format!("{{\"seq\":{i},\"text\":\"{}\"}}", "abc".repeat(i)).into_bytes())
+            .collect();
+        for bits in [9u8, 12, 15] {
+            let mut shared = Deflater::shared(bits, 1);
+            for m in &msgs {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                shared.compress(m, &mut a).unwrap();
+                assert!(shared.is_allocated(), "kept between messages");
+                Deflater::new(bits, true, 1).compress(m, &mut b).unwrap();
+                assert_eq!(a, b, "bits {bits}");
+                let mut inf = Inflater::new(bits, true);
+                let mut plain = Vec::new();
+                inf.decompress(&a, usize::MAX, &mut plain).unwrap();
+                assert_eq!(&plain, m);
+            }
         }
     }
 }

@@ -9,8 +9,8 @@ use crate::hub::protocol::{
     RoomCommand,
 };
 use crate::hub::room_key;
-use crate::io::chunk::Slice;
-use crate::io::conn::{Ctx, RoomInput, State};
+use crate::io::chunk::{ChunkWriter, Slice};
+use crate::io::conn::{lock, Ctx, Framing, RoomInput, State};
 use crate::io::endpoint::Kind;
 use crate::io::event::{ConnId, Event};
 use crate::wire::frame::{encode_frame, OP_TEXT};
@@ -223,12 +223,13 @@ impl Server {
         data: &[u8],
         exclude: Option<usize>,
     ) -> (usize, usize) {
-        self.frame.clear();
-        encode_frame(&mut self.frame, op, data, false);
-        // framed once, copied once into a shared chunk; members queue slices
-        let plain = self.shared.append(&self.frame);
-        let mut sio_data: Vec<u8> = Vec::new();
-        let mut sio_frame: Option<Slice> = None;
+        // Framed once, copied once into a shared chunk; members queue slices.
+        // Socket.IO members get the event in a Socket.IO packet; members that
+        // agreed deflate without context takeover share one compressed frame
+        // per window size; only members compressing with their own context
+        // get a frame of their own.
+        let mut plain = Frames::new(op, data, 0);
+        let mut sio: Option<Frames> = None;
         let ctx = ctx!(self);
         let (mut sent, mut over) = (0, 0);
         for &slot in self.rooms.members(key) {
@@ -237,19 +238,27 @@ impl Server {
             }
             let conn = &mut self.conns[slot];
             let was_dirty = conn.dirty;
-            let sio = conn.room.as_ref().is_some_and(|r| r.sio.is_some());
-            let r = if sio {
-                let frame = sio_frame.get_or_insert_with(|| {
+            let frames = if conn.kind == Kind::SocketIo {
+                sio.get_or_insert_with(|| {
                     let ns = key.split_once('\u{1}').map_or("", |(ns, _)| ns);
-                    sio_event_prefix(&mut sio_data, ns);
-                    sio_data.extend_from_slice(data);
-                    let mut f = Vec::new();
-                    encode_frame(&mut f, OP_TEXT, &sio_data, false);
-                    self.shared_sio.append(&f)
-                });
-                conn.send_shared(frame, OP_TEXT, &sio_data, &ctx)
+                    let mut p = Vec::with_capacity(ns.len() + data.len() + 16);
+                    sio_event_prefix(&mut p, ns);
+                    p.extend_from_slice(data);
+                    Frames::new(OP_TEXT, &p, 2)
+                })
             } else {
-                conn.send_shared(&plain, op, data, &ctx)
+                &mut plain
+            };
+            let r = match conn.framing(frames.data.len()) {
+                Framing::Plain => {
+                    let f = frames.plain(&mut self.frame, &mut self.shared);
+                    conn.send_slice(f, &ctx)
+                }
+                Framing::Deflated(bits) => {
+                    let f = frames.deflated(bits, &mut self.frame, &mut self.shared, &ctx);
+                    conn.send_slice(f, &ctx)
+                }
+                Framing::Own => conn.send(frames.op, &frames.data, &ctx),
             };
             match r {
                 Ok(()) => sent += 1,
@@ -379,5 +388,63 @@ impl Server {
         let mut b = Vec::new();
         encode_left(&mut b, &id);
         self.fan_out(&key, OP_TEXT, &b, None);
+    }
+}
+
+/// One fan-out message's frames, each made on first use: plain, and
+/// compressed per window size (8..=15).
+struct Frames {
+    op: u8,
+    /// The chunk writer of the plain frame; deflated frames use the next.
+    writer: usize,
+    data: Vec<u8>,
+    plain: Option<Slice>,
+    deflated: [Option<Slice>; 8],
+}
+
+impl Frames {
+    fn new(op: u8, data: &[u8], writer: usize) -> Self {
+        Frames {
+            op,
+            writer,
+            data: data.to_vec(),
+            plain: None,
+            deflated: Default::default(),
+        }
+    }
+
+    fn plain(&mut self, scratch: &mut Vec<u8>, chunks: &mut [ChunkWriter; 4]) -> &Slice {
+        let (op, data, w) = (self.op, &self.data, self.writer);
+        self.plain.get_or_insert_with(|| {
+            scratch.clear();
+            encode_frame(scratch, op, data, false);
+            chunks[w].append(scratch)
+        })
+    }
+
+    fn deflated(
+        &mut self,
+        bits: u8,
+        scratch: &mut Vec<u8>,
+        chunks: &mut [ChunkWriter; 4],
+        ctx: &Ctx<'_>,
+    ) -> &Slice {
+        let i = usize::from(bits.clamp(8, 15) - 8);
+        if self.deflated[i].is_none() {
+            let mut z = Vec::with_capacity(self.data.len() / 2 + 64);
+            let f = if lock(ctx.deflaters)
+                .compress(bits, &self.data, &mut z)
+                .is_ok()
+            {
+                scratch.clear();
+                encode_frame(scratch, self.op, &z, true);
+                chunks[self.writer + 1].append(scratch)
+            } else {
+                // uncompressed is always allowed (RSV1 clear)
+                self.plain(scratch, chunks).clone()
+            };
+            self.deflated[i] = Some(f);
+        }
+        self.deflated[i].as_ref().expect("just set")
     }
 }
