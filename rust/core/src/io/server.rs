@@ -107,7 +107,7 @@ pub struct Server {
     dirty: Vec<usize>,
     dead: Vec<usize>,
     scratch: Vec<u8>,
-    tokens: Vec<(Token, bool, bool)>,
+    tokens: Vec<(Token, u8, bool)>,
     now: Instant,
     stats: ServerStats,
     rooms: Rooms,
@@ -253,11 +253,13 @@ impl Server {
             self.poll.poll(&mut self.events, Some(Duration::ZERO))?;
             self.tokens.clear();
             for e in self.events.iter() {
-                self.tokens.push((
-                    e.token(),
-                    e.is_readable() || e.is_read_closed() || e.is_error(),
-                    e.is_writable(),
-                ));
+                // (readable: 1 = new bytes only, 2 = also the end or an error)
+                let readable = if e.is_read_closed() || e.is_error() {
+                    2
+                } else {
+                    u8::from(e.is_readable())
+                };
+                self.tokens.push((e.token(), readable, e.is_writable()));
             }
             let ready = std::mem::take(&mut self.ready);
             if self.tokens.iter().all(|t| t.0 == WAKER) && ready.is_empty() {
@@ -275,12 +277,13 @@ impl Server {
                 if writable && self.conns.contains(token.0) {
                     self.flush_one(token.0);
                 }
-                if readable {
-                    self.read(token.0, sink);
+                if readable > 0 {
+                    // new bytes only: a short read means the socket is empty
+                    self.read(token.0, readable == 1, sink);
                 }
             }
             for slot in ready {
-                self.read(slot, sink);
+                self.read(slot, false, sink);
             }
         }
         self.reap(sink);
@@ -341,7 +344,11 @@ impl Server {
         }
     }
 
-    fn read(&mut self, slot: usize, sink: &mut dyn FnMut(Event<'_>)) {
+    /// Read what a connection has. `stop_short`: the wake-up was an
+    /// edge-triggered event for new bytes (not the end of the stream), so a
+    /// short read ends the loop without a last read that would return
+    /// `WouldBlock` (a third of E2's system calls).
+    fn read(&mut self, slot: usize, stop_short: bool, sink: &mut dyn FnMut(Event<'_>)) {
         let mut scratch = std::mem::take(&mut self.scratch);
         let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot) else {
@@ -354,15 +361,18 @@ impl Server {
                 break;
             }
             match conn.transport.read(&mut scratch) {
-                Ok(0) => {
+                Ok((0, _)) => {
                     conn.on_eof(sink);
                     break;
                 }
-                Ok(n) => {
+                Ok((n, short)) => {
                     conn.stats.bytes_in += n as u64;
                     conn.on_data(&mut scratch[..n], &ctx, sink);
                     if n >= budget {
                         self.ready.push(slot);
+                        break;
+                    }
+                    if short && stop_short {
                         break;
                     }
                     budget -= n;

@@ -13,6 +13,22 @@ pub enum Transport {
 pub struct TlsStream {
     sock: TcpStream,
     tls: rustls::ServerConnection,
+    /// The last socket read returned less than asked: the kernel had no more.
+    short: bool,
+}
+
+/// The socket as rustls reads it, noting whether a read came back short.
+struct Probe<'a> {
+    sock: &'a mut TcpStream,
+    short: &'a mut bool,
+}
+
+impl Read for Probe<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        *self.short = n < buf.len();
+        Ok(n)
+    }
 }
 
 fn tls_err(e: rustls::Error) -> io::Error {
@@ -24,7 +40,11 @@ impl Transport {
         let mut tls = rustls::ServerConnection::new(config).map_err(tls_err)?;
         // Our own per-connection queue bounds what we hand to rustls.
         tls.set_buffer_limit(None);
-        Ok(Transport::Tls(Box::new(TlsStream { sock, tls })))
+        Ok(Transport::Tls(Box::new(TlsStream {
+            sock,
+            tls,
+            short: false,
+        })))
     }
 
     pub fn socket(&self) -> &TcpStream {
@@ -41,21 +61,30 @@ impl Transport {
         }
     }
 
-    /// Read plaintext. `Ok(0)` is the end of the stream; `WouldBlock` means
-    /// nothing more for now. After a read, TLS may have records to send
-    /// (handshake, alerts): call `flush_tls`.
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Read plaintext. `Ok((0, _))` is the end of the stream; `WouldBlock`
+    /// means nothing more for now. With `Ok((n, true))` the socket had no
+    /// more bytes when read (a short read): a caller woken by an
+    /// edge-triggered event may stop there instead of paying a read that
+    /// returns `WouldBlock`, since bytes arriving later raise a new event.
+    /// After a read, TLS may have records to send (handshake, alerts): call
+    /// `flush_tls`.
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
         match self {
-            Transport::Plain(s) => s.read(buf),
+            Transport::Plain(s) => s.read(buf).map(|n| (n, n < buf.len())),
             Transport::Tls(t) => loop {
                 match t.tls.reader().read(buf) {
-                    Ok(n) => return Ok(n),
+                    // all the plaintext rustls had, and the socket was drained
+                    Ok(n) => return Ok((n, n < buf.len() && t.short)),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok((0, false)),
                     Err(e) => return Err(e),
                 }
-                match t.tls.read_tls(&mut t.sock) {
-                    Ok(0) => return Ok(0),
+                let mut probe = Probe {
+                    sock: &mut t.sock,
+                    short: &mut t.short,
+                };
+                match t.tls.read_tls(&mut probe) {
+                    Ok(0) => return Ok((0, false)),
                     Ok(_) => {
                         if let Err(e) = t.tls.process_new_packets() {
                             // Try to tell the peer (an alert) before failing.
