@@ -15,6 +15,7 @@ use crate::io::endpoint::Kind;
 use crate::io::event::{ConnId, Event};
 use crate::wire::frame::{encode_frame, OP_TEXT};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// `42/<namespace>,`: a Socket.IO EVENT packet inside an Engine.IO message.
 pub(super) fn sio_event_prefix(out: &mut Vec<u8>, ns: &str) {
@@ -228,7 +229,7 @@ impl Server {
         // agreed deflate without context takeover share one compressed frame
         // per window size; only members compressing with their own context
         // get a frame of their own.
-        let mut plain = Frames::new(op, data, 0);
+        let mut plain = Frames::new(op, Cow::Borrowed(data), 0);
         let mut sio: Option<Frames> = None;
         let ctx = ctx!(self);
         let (mut sent, mut over) = (0, 0);
@@ -244,7 +245,7 @@ impl Server {
                     let mut p = Vec::with_capacity(ns.len() + data.len() + 16);
                     sio_event_prefix(&mut p, ns);
                     p.extend_from_slice(data);
-                    Frames::new(OP_TEXT, &p, 2)
+                    Frames::new(OP_TEXT, Cow::Owned(p), 2)
                 })
             } else {
                 &mut plain
@@ -393,21 +394,21 @@ impl Server {
 
 /// One fan-out message's frames, each made on first use: plain, and
 /// compressed per window size (8..=15).
-struct Frames {
+struct Frames<'a> {
     op: u8,
     /// The chunk writer of the plain frame; deflated frames use the next.
     writer: usize,
-    data: Vec<u8>,
+    data: Cow<'a, [u8]>,
     plain: Option<Slice>,
     deflated: [Option<Slice>; 8],
 }
 
-impl Frames {
-    fn new(op: u8, data: &[u8], writer: usize) -> Self {
+impl<'a> Frames<'a> {
+    fn new(op: u8, data: Cow<'a, [u8]>, writer: usize) -> Self {
         Frames {
             op,
             writer,
-            data: data.to_vec(),
+            data,
             plain: None,
             deflated: Default::default(),
         }
