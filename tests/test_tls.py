@@ -286,3 +286,56 @@ def test_wrong_hostname_is_rejected(
         socket.create_connection((certfile_server.host, certfile_server.port), timeout=5) as s,
     ):
         ctx.wrap_socket(s, server_hostname="not-this-host.example")
+
+
+def test_close_notify_with_the_last_data_ends_the_connection(https_server: ServerProcess) -> None:
+    """A client sends its last frame and TLS close_notify in one TCP segment and keeps
+    the TCP connection open (a TLS half-close): the server must see the end of the
+    stream at once, not wait for another socket event that will never come."""
+    ctx = no_verify()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with socket.create_connection((https_server.host, https_server.port), timeout=5) as raw:
+
+        def pump() -> None:
+            data = outgoing.read()
+            if data:
+                raw.sendall(data)
+
+        # handshake over memory BIOs
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pump()
+                incoming.write(raw.recv(65536))
+        pump()
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        tls.write(
+            (
+                f"GET /echo HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        pump()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            try:
+                head += tls.read(65536)
+            except ssl.SSLWantReadError:
+                incoming.write(raw.recv(65536))
+        assert b" 101 " in head.split(b"\r\n", 1)[0], head
+        # the last frame and close_notify, produced together, sent in one write
+        tls.write(build_frame(TEXT, b"last words", mask=True))
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        raw.sendall(outgoing.read())
+        # the server ends the connection (as on a plain TCP half-close without a
+        # close frame: 1006): EOF within a few seconds, not a timeout
+        raw.settimeout(3.0)
+        while raw.recv(65536):
+            pass

@@ -90,12 +90,6 @@ impl Slice {
             false
         }
     }
-
-    /// Drop the first `n` bytes (they were written).
-    pub fn advance(&mut self, n: usize) {
-        debug_assert!(n <= self.len());
-        self.start += n as u32;
-    }
 }
 
 /// Appends frames to the current chunk; hands out slices of them.
@@ -148,7 +142,9 @@ impl ChunkWriter {
                 // Nobody references it any more: start over at the front.
                 self.len = 0;
             }
-            if self.len + need <= c.cap {
+            // (a one-off chunk of a large frame is not kept for small ones)
+            let oversized = c.cap > CHUNK && need <= CHUNK;
+            if !oversized && self.len + need <= c.cap {
                 return;
             }
             let old = self.chunk.take().expect("checked above");
@@ -190,8 +186,6 @@ mod tests {
         let b = w.append(b"world");
         assert!(a.merge(&b));
         assert_eq!(a.as_bytes(), b"hello world");
-        a.advance(6);
-        assert_eq!(a.as_bytes(), b"world");
     }
 
     #[test]
@@ -249,5 +243,21 @@ mod tests {
         drop(s);
         // the one-off chunk is not kept as a spare
         assert_eq!(w.held_bytes(), CHUNK);
+    }
+
+    #[test]
+    fn unreferenced_large_chunk_is_not_kept_for_small_frames() {
+        let mut w = ChunkWriter::new();
+        drop(w.append(&vec![1u8; 4 * CHUNK]));
+        assert_eq!(w.held_bytes(), 4 * CHUNK);
+        // unreferenced, but a small frame does not rewind it: it is freed
+        assert_eq!(w.append(b"small").as_bytes(), b"small");
+        assert_eq!(w.held_bytes(), CHUNK);
+        // while a large frame that fits may reuse a large chunk
+        drop(w.append(&vec![2u8; 2 * CHUNK]));
+        let again = w.append(&vec![3u8; 2 * CHUNK]);
+        assert_eq!(again.len(), 2 * CHUNK);
+        // (the regular chunk went to the spares when the large frame came)
+        assert_eq!(w.held_bytes(), CHUNK + 2 * CHUNK);
     }
 }

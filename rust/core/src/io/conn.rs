@@ -647,10 +647,16 @@ impl Conn {
     }
 }
 
-/// The shared compressors (a panic elsewhere cannot leave them inconsistent:
-/// each message starts from a reset stream).
+/// The shared compressors. A panic while one held them may have left a
+/// stream in the middle of a message: they are then dropped (and made
+/// afresh), so no message ever carries bytes of another connection's.
 pub(crate) fn lock(d: &Mutex<SharedDeflaters>) -> std::sync::MutexGuard<'_, SharedDeflaters> {
-    d.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    d.lock().unwrap_or_else(|poisoned| {
+        let mut g = poisoned.into_inner();
+        g.clear();
+        d.clear_poison();
+        g
+    })
 }
 
 /// How a frame fanned out to many connections reaches this one.

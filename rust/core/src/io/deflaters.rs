@@ -35,6 +35,11 @@ impl SharedDeflaters {
             .compress(input, out)
     }
 
+    /// Drop every compressor (they are made again on use).
+    pub fn clear(&mut self) {
+        self.by_bits = Default::default();
+    }
+
     /// Compressors allocated so far (each ~256 KiB at 15 bits).
     #[cfg(test)]
     pub fn allocated(&self) -> usize {

@@ -15,6 +15,8 @@ pub struct TlsStream {
     tls: rustls::ServerConnection,
     /// The last socket read returned less than asked: the kernel had no more.
     short: bool,
+    /// The peer sent close_notify: the next plaintext read is the end.
+    peer_closed: bool,
 }
 
 /// The socket as rustls reads it, noting whether a read came back short.
@@ -44,6 +46,7 @@ impl Transport {
             sock,
             tls,
             short: false,
+            peer_closed: false,
         })))
     }
 
@@ -66,6 +69,8 @@ impl Transport {
     /// more bytes when read (a short read): a caller woken by an
     /// edge-triggered event may stop there instead of paying a read that
     /// returns `WouldBlock`, since bytes arriving later raise a new event.
+    /// (Linux also returns short at a TCP urgent mark; a peer that sends
+    /// `MSG_OOB` only delays its own bytes until it sends again.)
     /// After a read, TLS may have records to send (handshake, alerts): call
     /// `flush_tls`.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<(usize, bool)> {
@@ -74,7 +79,9 @@ impl Transport {
             Transport::Tls(t) => loop {
                 match t.tls.reader().read(buf) {
                     // all the plaintext rustls had, and the socket was drained
-                    Ok(n) => return Ok((n, n < buf.len() && t.short)),
+                    // (but after close_notify the end must still be read:
+                    // no new event will announce it)
+                    Ok(n) => return Ok((n, n < buf.len() && t.short && !t.peer_closed)),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok((0, false)),
                     Err(e) => return Err(e),
@@ -85,13 +92,14 @@ impl Transport {
                 };
                 match t.tls.read_tls(&mut probe) {
                     Ok(0) => return Ok((0, false)),
-                    Ok(_) => {
-                        if let Err(e) = t.tls.process_new_packets() {
+                    Ok(_) => match t.tls.process_new_packets() {
+                        Ok(state) => t.peer_closed |= state.peer_has_closed(),
+                        Err(e) => {
                             // Try to tell the peer (an alert) before failing.
                             let _ = t.tls.write_tls(&mut t.sock);
                             return Err(tls_err(e));
                         }
-                    }
+                    },
                     Err(e) => return Err(e),
                 }
             },
