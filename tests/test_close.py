@@ -239,3 +239,17 @@ async def test_tcp_eof_without_close_frame(echo_server: ServerProcess) -> None:
         raw.close()
         await other.send("fine")
         assert await asyncio.wait_for(other.recv(), 5) == "fine"
+
+
+def test_half_close_after_a_frame_still_gets_its_echo(echo_server: ServerProcess) -> None:
+    """A client sends a frame and shuts down its sending side at once, without a close
+    frame (1006 for the server): the echo the server had queued still goes out before
+    the server ends the connection; nothing already accepted is lost."""
+    raw = RawWS.connect(echo_server.host, echo_server.port)
+    try:
+        raw.sock.sendall(build_frame(TEXT, b"last words", mask=True))
+        raw.sock.shutdown(socket.SHUT_WR)
+        got = raw.wait_eof(5)
+        assert got.startswith(b"\x81\x0alast words"), got
+    finally:
+        raw.close()

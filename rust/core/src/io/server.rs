@@ -469,6 +469,13 @@ impl Server {
                 self.lobby_leave(slot);
             }
             let mut conn = self.conns.remove(slot);
+            if !conn.out.is_empty() {
+                // Best effort: what was queued before the end (the echo of a
+                // last frame, events) still goes if the socket takes it (a
+                // peer that half-closed can still read).
+                let ctx = ctx!(self);
+                let _ = conn.flush(&ctx);
+            }
             // Closed connections' counts stay in the totals.
             self.stats.bytes_in += conn.stats.bytes_in;
             self.stats.bytes_out += conn.stats.bytes_out;
