@@ -1,6 +1,6 @@
 //! Shared fan-out chunks: a frame fanned out to many connections is copied
 //! once into an append-only chunk, and every connection queues a reference
-//! to its byte range instead of a copy (see [`super::outq`]). Consecutive
+//! to its byte range instead of a copy (see `super::outq`). Consecutive
 //! frames of one room land next to each other, so a subscriber's queue holds
 //! one range per burst, written with one `writev`.
 //!
@@ -37,10 +37,6 @@ impl Chunk {
         let ptr = unsafe { alloc(layout) };
         let ptr = NonNull::new(ptr).unwrap_or_else(|| handle_alloc_error(layout));
         Chunk { ptr, cap }
-    }
-
-    pub fn capacity(&self) -> usize {
-        self.cap
     }
 }
 
@@ -170,6 +166,7 @@ impl ChunkWriter {
     }
 
     /// Bytes held by this writer's chunks (current and spare).
+    #[cfg(test)]
     pub fn held_bytes(&self) -> usize {
         self.chunk.iter().chain(&self.spare).map(|c| c.cap).sum()
     }

@@ -4,8 +4,9 @@
 //! file descriptor the Python event loop watches. One `poll` call accepts,
 //! reads, parses and answers everything ready (echo, pings, closes stay in
 //! Rust), reports what Python must see as [`event::Event`]s, and writes
-//! each connection's queued bytes with one write.
-pub mod chunk;
+//! each connection's queued bytes with one `writev` (`outq`; fan-out
+//! frames are shared between connections, `chunk`).
+mod chunk;
 mod conn;
 mod deflaters;
 pub mod endpoint;

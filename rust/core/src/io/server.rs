@@ -399,7 +399,7 @@ impl Server {
         }
     }
 
-    /// Write every connection's queued bytes, one write each.
+    /// Write every connection's queued bytes, one `writev` each.
     pub fn flush(&mut self) {
         self.now = Instant::now();
         let mut dirty = std::mem::take(&mut self.dirty);
