@@ -57,8 +57,8 @@ pub struct ClientCodec {
     deflater: Option<deflate::Deflater>,
     compress_min_size: usize,
     keys: MaskKeys,
-    /// A protocol error found after some messages were returned: raised by
-    /// the next `feed`.
+    /// The first protocol error: raised by every `feed` after the one that
+    /// found it (that one raises it too unless it returns messages).
     error: Option<(u16, &'static str)>,
     /// An outgoing fragmented message is in progress.
     sending_fragments: bool,
@@ -216,7 +216,8 @@ impl ClientCodec {
     /// ("close", (code, reason)) with code 1005 for an empty close frame.
     /// A protocol error raises ValueError((code, reason)); when messages
     /// came before it in the same data they are returned and the error is
-    /// raised by the next call (see `error`).
+    /// raised by the next call (see `error`). The error is latched: every
+    /// later call raises it and reads nothing.
     fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<(&'static str, PyObject)>> {
         if let Some(e) = self.error {
             return Err(PyValueError::new_err(e));
@@ -234,17 +235,18 @@ impl ClientCodec {
                     .map(|t| ("close", t.into_any().unbind())),
             })
         });
-        let out = out.into_iter().collect::<PyResult<Vec<_>>>()?;
         if let Err(e) = result {
-            if out.is_empty() {
-                return Err(PyValueError::new_err((e.code, e.reason)));
-            }
+            // Latched: every later feed raises it too (as the reader does).
             self.error = Some((e.code, e.reason));
         }
-        Ok(out)
+        let out = out.into_iter().collect::<PyResult<Vec<_>>>()?;
+        match self.error {
+            Some(e) if out.is_empty() => Err(PyValueError::new_err(e)),
+            _ => Ok(out),
+        }
     }
 
-    /// The protocol error still to be raised by `feed`, as (code, reason).
+    /// The protocol error this codec failed with (latched), as (code, reason).
     #[getter]
     fn error(&self) -> Option<(u16, &'static str)> {
         self.error

@@ -51,6 +51,9 @@ pub struct FrameReader {
     inflater: Option<Box<Inflater>>,
     inflated: Vec<u8>,
     closed: bool,
+    /// The first error: every later `feed` returns it again (the partial
+    /// message it interrupted is never finished).
+    failed: Option<CloseError>,
     /// Largest message (after decompression) accepted; larger: close 1009.
     pub max_message: usize,
     /// Server side: client frames must be masked. Client side: must not be.
@@ -71,6 +74,7 @@ impl FrameReader {
             inflater: None,
             inflated: Vec::new(),
             closed: false,
+            failed: None,
             max_message,
             expect_masked,
         }
@@ -96,16 +100,69 @@ impl FrameReader {
         self.msg.capacity() + self.ctrl.capacity() + self.inflated.capacity()
     }
 
+    /// The error this reader failed with, if it did.
+    pub fn error(&self) -> Option<CloseError> {
+        self.failed
+    }
+
     /// Consume `input` (which is unmasked in place) and report each complete
     /// message to `sink`. An error means the connection must be failed with
-    /// that close code; the messages before it were delivered.
+    /// that close code; the messages before it were delivered. The first
+    /// error is latched: every later call returns it and reads nothing (a
+    /// message cut by the error is never completed by later input).
+    #[inline]
     pub fn feed<F: FnMut(Message<'_>)>(
         &mut self,
         input: &mut [u8],
         sink: &mut F,
     ) -> Result<(), CloseError> {
+        self.feed_some(input, &mut |m| {
+            sink(m);
+            true
+        })
+        .map(|_| ())
+    }
+
+    /// Like [`feed`](Self::feed), but `sink` says whether to go on: after it
+    /// returns `false` the reader stops at the end of that frame and returns
+    /// how many bytes of `input` it consumed. The rest of `input` is
+    /// untouched (not unmasked): feed it later, before newer bytes.
+    pub fn feed_some<F: FnMut(Message<'_>) -> bool>(
+        &mut self,
+        input: &mut [u8],
+        sink: &mut F,
+    ) -> Result<usize, CloseError> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let go = std::cell::Cell::new(true);
+        let mut s = |m: Message<'_>| {
+            if !sink(m) {
+                go.set(false);
+            }
+        };
+        let r = self.feed_inner(input, &mut s, &go);
+        if let Err(e) = r {
+            self.failed = Some(e);
+            // Nothing of the interrupted message survives.
+            self.partial = None;
+            self.hdr_len = 0;
+            self.msg_op = OP_CONT;
+            self.msg = Vec::new();
+            self.ctrl = Vec::new();
+            self.inflated = Vec::new();
+        }
+        r
+    }
+
+    fn feed_inner<F: FnMut(Message<'_>)>(
+        &mut self,
+        input: &mut [u8],
+        sink: &mut F,
+        go: &std::cell::Cell<bool>,
+    ) -> Result<usize, CloseError> {
         let mut pos = 0;
-        while pos < input.len() && !self.closed {
+        while pos < input.len() && !self.closed && go.get() {
             if let Some(mut p) = self.partial {
                 let n = (input.len() - pos).min(p.remaining as usize);
                 let chunk = &mut input[pos..pos + n];
@@ -195,7 +252,7 @@ impl FrameReader {
                 });
             }
         }
-        Ok(())
+        Ok(pos)
     }
 
     fn check_header(&self, h: &FrameHeader) -> Result<(), CloseError> {

@@ -155,6 +155,87 @@ fn client_side_reads_unmasked() {
     assert_eq!(r.feed(&mut b, &mut |_| {}).unwrap_err().code, 1002);
 }
 
+/// Issue 12: after an error the reader keeps failing with it. Before, the
+/// partial text frame cut by the UTF-8 error stayed, and `41 80 00` finished
+/// it: `FF 41` went out as a `&str` (from_utf8_unchecked on invalid bytes).
+#[test]
+fn first_error_is_latched() {
+    let mut r = FrameReader::new(100, false);
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut sink = |m: Message<'_>| {
+        got.push(match m {
+            Message::Text(t) => t.as_bytes().to_vec(),
+            Message::Binary(b) => b.to_vec(),
+            _ => Vec::new(),
+        });
+    };
+    let first = r.feed(&mut [0x01, 0x01, 0xff], &mut sink).unwrap_err();
+    assert_eq!(first.code, 1007);
+    let later: Vec<_> = [&[0x41u8, 0x80, 0x00][..], &[0x81, 0x02, b'o', b'k'], &[]]
+        .iter()
+        .map(|bytes| r.feed(&mut bytes.to_vec(), &mut sink))
+        .collect();
+    assert!(got.is_empty(), "delivered after an error: {got:?}");
+    assert!(later.iter().all(|r| *r == Err(first)), "{later:?}");
+    assert_eq!(r.error(), Some(first));
+    assert!(!r.in_message());
+}
+
+#[test]
+fn first_error_is_latched_server_side() {
+    // A protocol error in the middle of a fragmented message, then the rest.
+    let mut r = FrameReader::new(100, true);
+    let mut b = Vec::new();
+    frame(&mut b, false, OP_BINARY, b"ab");
+    b.extend_from_slice(&[0xa1, 0x80, 0, 0, 0, 0]); // RSV2
+    let mut got = Vec::new();
+    let e = r.feed(&mut b, &mut |m| got.push(own(m))).unwrap_err();
+    assert_eq!(e.code, 1002);
+    let mut rest = Vec::new();
+    frame(&mut rest, true, OP_CONT, b"cd");
+    frame(&mut rest, true, OP_TEXT, b"next");
+    assert_eq!(r.feed(&mut rest, &mut |m| got.push(own(m))), Err(e));
+    assert!(got.is_empty());
+}
+
+/// `feed_some` stops after a message the sink refuses more after; the rest
+/// of the input, fed later, gives the remaining messages (nothing lost,
+/// nothing twice).
+#[test]
+fn feed_some_stops_and_resumes() {
+    let mut b = Vec::new();
+    for i in 0..5u8 {
+        frame(&mut b, true, OP_TEXT, &[b'a' + i; 3]);
+        frame(&mut b, true, OP_PING, b"p");
+    }
+    frame(&mut b, false, OP_BINARY, b"xy");
+    frame(&mut b, true, OP_CONT, b"z");
+    let mut r = FrameReader::new(1 << 20, true);
+    let mut got = Vec::new();
+    let mut rest = b.clone();
+    let mut calls = 0;
+    while !rest.is_empty() {
+        calls += 1;
+        assert!(calls < 100);
+        let n = r
+            .feed_some(&mut rest, &mut |m| {
+                let data = matches!(m, Message::Text(_) | Message::Binary(_));
+                got.push(own(m));
+                !data
+            })
+            .unwrap();
+        rest.drain(..n);
+    }
+    assert_eq!(calls, 6);
+    let mut want = Vec::new();
+    for i in 0..5u8 {
+        want.push(Owned::Text(String::from_utf8(vec![b'a' + i; 3]).unwrap()));
+        want.push(Owned::Ping(b"p".to_vec()));
+    }
+    want.push(Owned::Binary(b"xyz".to_vec()));
+    assert_eq!(got, want);
+}
+
 fn arb_msg() -> impl Strategy<Value = Owned> {
     prop_oneof![
         "\\PC{0,40}".prop_map(Owned::Text),
