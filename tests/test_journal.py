@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from scanbridge.errors import EventTooLarge, JournalError, JournalUnavailable
 from scanbridge.journal import Journal, default_journal_path
 
 
@@ -113,7 +114,7 @@ def test_since_without_gap(path: Path) -> None:
         assert seqs(rows) == [4, 5, 6]
         assert msgspec.json.decode(rows[0][1])["scan_code"] == "code-3"
         assert j.since(6) == (False, [])
-        assert j.since(100) == (False, [])
+        assert j.since(100) == (True, [])  # beyond the end: a lost journal, never silence
         assert seqs(j.since(-7)[1]) == [1, 2, 3, 4, 5, 6]
 
 
@@ -251,7 +252,7 @@ def test_in_memory_journal(where: str | None) -> None:
             j.append(scan(i))
         j.prune()
         assert j.healthy
-        assert j.stats()["bytes"] == 0
+        assert j.stats()["file_bytes"] == 0
         assert j.stats()["events"] == 3
         gap, rows = j.since(0)
         assert gap
@@ -333,7 +334,7 @@ def _events_leaf_pages(path: Path) -> list[int]:
     return [r[0] for r in rows] + [page_size]
 
 
-def test_corruption_found_at_runtime_salvages_readable_events(
+def test_corruption_found_at_open_salvages_readable_events(
     path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = Clock(1_700_000_000.0)
@@ -346,234 +347,151 @@ def test_corruption_found_at_runtime_salvages_readable_events(
     with open(path, "r+b") as f:  # smash one page in the middle of the table
         f.seek((bad - 1) * page_size)
         f.write(b"\xff" * page_size)
-    j = Journal(path, clock=clock, retry_interval=1.0)
+    with caplog.at_level(logging.ERROR, logger="scanbridge.journal"):
+        j = Journal(path, clock=clock)  # reads every row: moves the file aside, salvages
     try:
-        with caplog.at_level(logging.ERROR, logger="scanbridge.journal"):
-            gap, rows = j.since(0)  # reading hits the broken page
-        assert not j.healthy
-        assert rows == []
-        clock.now += 2
-        seq, _ = j.append(scan())  # the retry moves the file aside, salvaging what it can
+        seq, _ = j.append(scan())
         assert j.healthy
         assert any("CORRUPT" in r.getMessage() for r in journal_errors(caplog))
-        assert seq == 301  # taken while the journal still knew its last seq
-        after, _ = j.append(scan())
-        assert after == int(clock.now * 1000) + 1  # fresh journal: after the clock floor
+        assert seq == int(clock.now * 1000) + 1  # fresh journal: after the clock floor
         gap, rows = j.since(0)
         assert not gap  # seq 1 was salvaged
         salvaged = [s for s in seqs(rows) if s <= 300]
         assert salvaged[0] == 1
         assert 10 < len(salvaged) < 300
         assert salvaged == list(range(1, len(salvaged) + 1))
-        assert seqs(rows)[-2:] == [301, after]
+        assert seqs(rows)[-1] == seq
     finally:
         j.close()
     assert len(list(path.parent.glob("journal.sqlite3.corrupt-*"))) >= 1
 
 
-def test_closed_connection_falls_back_to_memory_and_recovers(
+def test_failed_append_stores_nothing_and_takes_no_seq(
     path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock(2000.0)
-    j = Journal(path, clock=clock, retry_interval=5.0)
+    j = Journal(path)
     try:
         j.append(scan(0))
         j.append(scan(1))
         assert j._conn is not None
         j._conn.close()  # the database goes away underneath
+        event = scan(2)
         with caplog.at_level(logging.DEBUG, logger="scanbridge.journal"):
-            results = [j.append(scan(i)) for i in range(2, 12)]
-        assert [seq for seq, _ in results] == list(range(3, 13))
+            with pytest.raises(JournalUnavailable) as err:
+                j.append(event)
+        assert "closed" in err.value.reason
+        assert "seq" not in event  # no seq was taken
         assert not j.healthy
-        assert len(journal_errors(caplog)) == 1  # once per episode, not per event
-        # Live replay still works from memory.
-        gap, rows = j.since(5)
-        assert not gap
-        assert seqs(rows) == list(range(6, 13))
-        assert rows[-1] == results[-1]
-        assert seqs(j.undelivered(60.0))[-1] == 12
-        j.mark_delivered([12])
-        assert 12 not in seqs(j.undelivered(60.0))
-        assert j.stats()["memory_events"] == 10
-        # After retry_interval the next append reopens and writes the ring.
-        clock.now += 6.0
-        caplog.clear()
-        with caplog.at_level(logging.WARNING, logger="scanbridge.journal"):
-            assert j.append(scan(12))[0] == 13
-        assert j.healthy
-        assert "recovered" in caplog.text
-        assert j.stats()["memory_events"] == 0
-    finally:
-        j.close()
-    with Journal(path, clock=clock) as j:
-        assert seqs(j.since(0)[1]) == list(range(1, 14))
-        assert 12 not in seqs(j.undelivered(60.0))
-        assert j.append(scan())[0] == 14
-
-
-def test_reads_while_broken_do_not_postpone_the_retry(path: Path) -> None:
-    clock = Clock(4000.0)
-    j = Journal(path, clock=clock, retry_interval=5.0)
-    try:
-        assert j._conn is not None
-        j._conn.close()
-        j.append(scan(0))  # fails at t=4000: retry due at 4005
-        assert not j.healthy
-        clock.now += 3.0
-        assert seqs(j.since(0)[1]) == [1]  # the read fails too (served from memory)
-        assert j.stats()["memory_events"] == 1
-        clock.now += 3.0  # t=4006
-        j.append(scan(1))
+        assert j.last_seq() == 2
+        assert len(journal_errors(caplog)) == 1
+        # The next append reopens the database and continues right after seq 2.
+        assert j.append(scan(3))[0] == 3
         assert j.healthy
     finally:
         j.close()
+    with Journal(path) as j:
+        assert seqs(j.since(0)[1]) == [1, 2, 3]
 
 
-def test_disk_full_falls_back_and_prune_timer_recovers(
+def test_disk_full_refuses_with_sqlites_reason_and_recovers(
     path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    clock = Clock(3000.0)
-    j = Journal(path, clock=clock, retry_interval=2.0)
+    j = Journal(path)
     try:
         assert j._conn is not None
         pages = j._conn.execute("PRAGMA page_count").fetchone()[0]
         j._conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
         big = "x" * 20_000
         with caplog.at_level(logging.ERROR, logger="scanbridge.journal"):
-            for i in range(20):
-                seq, data = j.append({"event_type": "scan", "scan_code": big, "n": i})
-                assert seq == i + 1
-                assert msgspec.json.decode(data)["n"] == i
+            with pytest.raises(JournalUnavailable) as err:
+                j.append_many([{"event_type": "scan", "scan_code": big, "n": i} for i in range(5)])
+        assert "full" in err.value.reason
         assert not j.healthy
         errors = journal_errors(caplog)
         assert len(errors) == 1
         assert "full" in errors[0].getMessage()
+        assert "rollback" not in caplog.text  # the real cause, not the aftermath
         assert j.stats()["healthy"] == 0
-        # The host's prune timer retries (a new connection has no page limit).
-        clock.now += 3.0
-        j.prune()
+        assert j.last_seq() == 0
+        j.probe()  # a new connection has no page limit
         assert j.healthy
+        assert seqs(j.append_many([scan(i) for i in range(3)])) == [1, 2, 3]
     finally:
         j.close()
-    with Journal(path, clock=clock) as j:
-        assert seqs(j.since(0)[1]) == list(range(1, 21))
 
 
-def test_read_only_database_falls_back(path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
-    j = Journal(path, clock=clock, retry_interval=1000.0)
+def test_read_only_connection_refuses(path: Path) -> None:
+    j = Journal(path)
     try:
         j.append(scan(0))
         assert j._conn is not None
         j._conn.execute("PRAGMA query_only = ON")  # writes now fail as on a read-only file
-        with caplog.at_level(logging.ERROR, logger="scanbridge.journal"):
-            assert j.append(scan(1))[0] == 2
-            assert j.append(scan(2))[0] == 3
-        assert not j.healthy
-        assert len(journal_errors(caplog)) == 1
-        # The database is still readable: since() merges it with the memory ring.
-        gap, rows = j.since(0)
-        assert not gap
-        assert seqs(rows) == [1, 2, 3]
-    finally:
-        j.close()  # one last attempt writes the held events
-    with Journal(path, clock=clock) as j:
-        assert seqs(j.since(0)[1]) == [1, 2, 3]
-
-
-def test_failed_retry_keeps_old_events_readable(path: Path) -> None:
-    clock = Clock()
-    j = Journal(path, clock=clock, retry_interval=1.0)
-    try:
-        for i in range(3):
-            j.append(scan(i))
-        assert j._conn is not None
-        j._conn.execute("PRAGMA query_only = ON")
-        j.append(scan(3))
-        assert not j.healthy
-        # Make the retry's write fail too, whatever connection it uses.
-        real_flush = j._flush_ring
-
-        def failing_flush(conn: sqlite3.Connection) -> None:
-            raise sqlite3.OperationalError("database or disk is full")
-
-        j._flush_ring = failing_flush  # type: ignore[method-assign]
-        clock.now += 2
-        j.append(scan(4))
-        assert not j.healthy
-        gap, rows = j.since(0)
-        assert not gap
-        assert seqs(rows) == [1, 2, 3, 4, 5]
-        j._flush_ring = real_flush  # type: ignore[method-assign]
-        clock.now += 2
-        j.prune()
-        assert j.healthy
+        with pytest.raises(JournalUnavailable, match="readonly"):
+            j.append(scan(1))
+        assert j.last_seq() == 1
+        gap, rows = j.since(0)  # still readable
+        assert (gap, seqs(rows)) == (False, [1])
     finally:
         j.close()
-    with Journal(path, clock=clock) as j:
-        assert seqs(j.since(0)[1]) == [1, 2, 3, 4, 5]
 
 
-def test_memory_ring_is_bounded(path: Path) -> None:
-    clock = Clock()
-    j = Journal(path, clock=clock, max_events=4, retry_interval=1e9)
-    try:
-        j.append(scan(0))
-        assert j._conn is not None
-        j._conn.close()
-        for i in range(10):
-            j.append(scan(i))
-        assert j.last_seq() == 11
-        gap, rows = j.since(1)
-        assert gap
-        assert seqs(rows) == [8, 9, 10, 11]
-    finally:
-        j._closed = True  # skip the final recovery; nothing else to check
-        j.close()
-
-
-def test_unopenable_location_still_delivers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_unusable_locations_refuse_to_open(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("a file where a directory should be")
-    clock = Clock(1_700_000_000.0)
-    with caplog.at_level(logging.ERROR, logger="scanbridge.journal"):
-        j = Journal(blocker / "journal.sqlite3", clock=clock)
-    try:
-        assert not j.healthy
-        assert len(journal_errors(caplog)) == 1
-        seq, data = j.append(scan(1))
-        assert seq == 1_700_000_000_001  # past unknown: the clock floor
-        assert j.since(seq - 1) == (False, [(seq, data)])
-        assert seqs(j.undelivered(10.0)) == [seq]
-    finally:
-        j.close()
+    with pytest.raises(JournalError) as err:
+        Journal(blocker / "journal.sqlite3")
+    assert str(blocker) in str(err.value)
+    assert "Not a directory" in err.value.reason or "File exists" in err.value.reason
+    (tmp_path / "dir.sqlite3").mkdir()
+    with pytest.raises(JournalError, match="directory"):
+        Journal(tmp_path / "dir.sqlite3")
 
 
-def test_in_memory_journal_recovers_from_closed_connection() -> None:
-    clock = Clock()
-    j = Journal(None, clock=clock, retry_interval=1.0)
-    try:
-        j.append(scan(0))
-        assert j._conn is not None
-        j._conn.close()
-        assert j.append(scan(1))[0] == 2
-        assert not j.healthy
-        clock.now += 2
-        assert j.append(scan(2))[0] == 3
-        assert j.healthy
-        assert seqs(j.since(1)[1]) == [2, 3]
-    finally:
-        j.close()
-
-
-def test_append_after_close_keeps_seq_increasing(path: Path) -> None:
+def test_append_after_close_refuses(path: Path) -> None:
     j = Journal(path)
     j.append(scan(0))
     j.close()
     j.close()  # idempotent
-    assert j.append(scan(1))[0] == 2
+    with pytest.raises(JournalUnavailable, match="closed"):
+        j.append(scan(1))
+
+
+def test_byte_cap_drops_oldest_first(path: Path) -> None:
+    mib = 1024 * 1024
+    with Journal(path, max_bytes=mib) as j:
+        assert j.max_event_bytes == 64 * 1024
+        for i in range(300):
+            j.append({"event_type": "scan", "scan_code": "x" * 10_000, "n": i})
+        stats = j.stats()
+        assert stats["bytes"] <= mib
+        assert stats["events"] < 110
+        gap, rows = j.since(0)
+        assert gap and seqs(rows)[-1] == 300
+        assert seqs(rows) == list(range(rows[0][0], 301))
+        with pytest.raises(EventTooLarge, match="larger than"):
+            j.append({"event_type": "scan", "scan_code": "y" * 70_000})
+        assert j.last_seq() == 300
+    with Journal(path, max_bytes=mib) as j:  # the count is read back at open
+        assert j.stats()["bytes"] == stats["bytes"]
+
+
+def test_mark_delivered_while_failing_is_applied_with_the_next_commit(path: Path) -> None:
+    clock = Clock()
+    j = Journal(path, clock=clock)
+    try:
+        j.append(scan(0))
+        j.append(scan(1))
+        assert j._conn is not None
+        j._conn.close()
+        with pytest.raises(JournalUnavailable):
+            j.append(scan(2))
+        j.mark_delivered([1])
+        assert seqs(j.undelivered(60.0)) == [2]  # hidden at once
+        j.append(scan(3))
+    finally:
+        j.close()
+    with Journal(path, clock=clock) as j:
+        assert seqs(j.undelivered(60.0)) == [2, 3]
 
 
 def test_invalid_limits_are_refused() -> None:
@@ -581,6 +499,8 @@ def test_invalid_limits_are_refused() -> None:
         Journal(None, max_events=0)
     with pytest.raises(ValueError, match="max_age"):
         Journal(None, max_age=0)
+    with pytest.raises(ValueError, match="max_bytes"):
+        Journal(None, max_bytes=1000)
 
 
 def test_default_journal_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -110,6 +110,9 @@ def scanners_server() -> Iterator[ServerProcess]:
             break
         assert time.monotonic() < deadline, devices
         time.sleep(0.02)
+    # ... and for their scanner_state events to be sent (stored first, then sent).
+    with connect(s.url + "/?since=0") as c:
+        assert {c.next_of("scanner_state")["device_serial"] for _ in range(2)} == {"D-1", "D-2"}
     yield s
     s.stop()
 

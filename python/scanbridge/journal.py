@@ -1,48 +1,52 @@
 """The "nothing lost" journal of Streams API events (PROTOCOLS.md 1.3).
 
-Every event is appended here before it is sent.  :meth:`Journal.append`
-gives the event its ``seq`` (strictly increasing, never reused, also across
-restarts and pruning), encodes it once with msgspec and returns the exact
-bytes to send, so a replay sends byte-for-byte what the live client got.
+Every event is appended here before it is sent.  :meth:`Journal.append_many`
+gives each event its ``seq`` (strictly increasing, never reused, also across
+restarts, pruning and crashes after a failure), encodes it once with msgspec
+and returns the exact bytes to send, so a replay sends byte-for-byte what the
+live client got.
 
-Storage is an embedded SQLite database (stdlib :mod:`sqlite3`) in WAL mode
-with ``synchronous=NORMAL``: a commit survives a crash of the process (it is
-in the WAL), only a power loss can lose the last few commits.  One journal
-file belongs to one process (seqs are assigned in memory).
+**It fails closed.**  An append either commits (the rows are in the database
+and the seqs are taken) or raises :class:`~scanbridge.errors.JournalUnavailable`
+with SQLite's own error text (nothing stored, no seq consumed).  A seq is
+taken from memory only after its row committed, and at open from what the
+database durably holds, so a SIGKILL after a failure cannot hand out a seq
+that a client already saw.  A journal path that cannot be used at all (a
+directory, below a regular file, read-only, unwritable) raises
+:class:`~scanbridge.errors.JournalError` from the constructor: the server
+refuses to start.  Keeping events in memory while the disk fails is the
+caller's decision (:mod:`scanbridge.journal_writer` holds scanner scans in a
+bounded buffer and retries); this class never pretends.
+
+Storage is an embedded SQLite database (stdlib :mod:`sqlite3`) in WAL mode;
+``synchronous`` is ``"normal"`` by default (a commit survives a crash or
+SIGKILL of the process; a power loss or kernel crash may lose the last
+commits) or ``"full"`` (the WAL is synced on every commit, so a commit also
+survives a power loss; about 2 ms per commit on this project's test machine,
+shared by all the events of a group commit).  One journal file belongs to one process.  Reads
+(replay at connect, stats) use their own connection, so they do not wait
+for a commit in progress.
 
 Table ``events(seq INTEGER PRIMARY KEY AUTOINCREMENT, kind, created,
 delivered, data)``.  ``AUTOINCREMENT`` makes SQLite keep the highest seq ever
 inserted in ``sqlite_sequence``, also after every row was pruned, so a
 reopened journal continues after it.
 
-Robustness ("a full disk or a broken journal is logged loudly and scans still
-flow live"):
+Bounds: ``max_events``, ``max_age`` (seconds) and ``max_bytes`` (bytes of
+encoded events); the oldest events go first.  An event larger than
+:attr:`Journal.max_event_bytes` (a share of ``max_bytes``) is refused with
+:class:`~scanbridge.errors.EventTooLarge`.
 
-* Any :class:`sqlite3.Error` while writing starts a *failure episode*: one
-  ERROR on the ``scanbridge.journal`` logger (not one per event),
-  :attr:`Journal.healthy` turns False, and events go to an in-memory ring
-  (at most ``max_events``, oldest dropped first) so seqs keep increasing and
-  live delivery goes on.  :meth:`Journal.since`, :meth:`Journal.undelivered`
-  and :meth:`Journal.stats` see the ring too.
-* While unhealthy, every ``retry_interval`` seconds (checked by
-  :meth:`~Journal.append` and :meth:`~Journal.prune`, which the host calls on
-  a timer) the journal reopens the database and writes the ring into it; on
-  success the episode ends (one WARNING) and the ring is empty again.
-  :meth:`~Journal.close` makes one last attempt.
-* A file that is not a database (or is malformed) at open is logged loudly,
-  whatever rows can still be read are salvaged, the file (and its ``-wal`` /
-  ``-shm``) is moved aside to ``<path>.corrupt-<UTC timestamp>`` and a fresh
-  journal is created holding the salvaged rows.  **Seq choice**: the fresh
-  journal continues after ``max(highest salvaged seq, clock() in
-  milliseconds)``.  The highest seq the broken file held cannot be known
-  (the damage may have hit exactly the newest rows), and restarting at 0
-  would hand out seqs a client already saw, so a client that reconnects with
-  ``?since=`` would silently drop new scans as duplicates.  A millisecond
-  clock floor is higher than any seq a journal with fewer than 1000 appends
-  per second on average could have reached, stays far below 2**53 (exact in
-  JavaScript), and makes ``since(old_seq)`` report the gap
-  (``ERROR_REPLAY_GAP``) as it should.  The same floor is used when the
-  database cannot be opened at all and its last seq cannot be read.
+A file that is not a database (or is malformed) is logged loudly, whatever
+rows can still be read are salvaged, the file (and its ``-wal`` / ``-shm``)
+is moved aside to ``<path>.corrupt-<UTC timestamp>`` and a fresh journal is
+created holding the salvaged rows.  **Seq choice**: the fresh journal
+continues after ``max(highest salvaged seq, clock() in milliseconds)``: the
+highest seq the broken file held cannot be known, and restarting at 0 would
+hand out seqs a client already saw.  A millisecond clock floor is higher than
+any seq a journal with fewer than 1000 appends per second on average could
+have reached, stays far below 2**53 (exact in JavaScript), and makes
+``since(old_seq)`` report the gap as it should.
 """
 
 from __future__ import annotations
@@ -52,11 +56,14 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
+
+from .errors import EventTooLarge, JournalError, JournalUnavailable
 
 __all__ = ["Journal", "default_journal_path"]
 
@@ -78,10 +85,10 @@ _INSERT = "INSERT INTO events (seq, kind, created, data) VALUES (?, ?, ?, ?)"
 _INSERT_FULL = (
     "INSERT OR IGNORE INTO events (seq, kind, created, delivered, data) VALUES (?, ?, ?, ?, ?)"
 )
-_SINCE = "SELECT seq, data FROM events WHERE seq > ? ORDER BY seq"
+_SINCE = "SELECT seq, data FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
 _UNDELIVERED = (
     "SELECT seq, data FROM events WHERE kind = 'scan' AND delivered = 0 AND created > ? "
-    "ORDER BY seq"
+    "AND seq <= ? ORDER BY seq"
 )
 _HIGH_WATER = "SELECT seq FROM sqlite_sequence WHERE name = 'events'"
 _MAX_SEQ = "SELECT max(seq) FROM events"
@@ -91,6 +98,10 @@ _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
 _CHUNK = 500  # bound parameters per statement (SQLite's old limit is 999)
 _PRUNE_EVERY_MAX = 1024
+#: Seqs marked delivered while the database failed, applied with the next commit.
+_PENDING_DELIVERED_MAX = 100_000
+
+Synchronous = Literal["normal", "full"]
 
 
 def default_journal_path() -> Path:
@@ -116,26 +127,21 @@ def _is_corruption(exc: BaseException) -> bool:
     return "not a database" in text or "malformed" in text
 
 
-class _Held:
-    """An event held in memory while the database is broken."""
-
-    __slots__ = ("created", "data", "delivered", "kind")
-
-    def __init__(self, kind: str, created: float, data: bytes) -> None:
-        self.kind = kind
-        self.created = created
-        self.data = data
-        self.delivered = False
+def _why(exc: BaseException) -> str:
+    """SQLite's (or the OS's) own words for a failure, one line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    return str(exc).strip() or type(exc).__name__
 
 
 class Journal:
     """Append-only, pruned journal of encoded Streams events (see the module doc).
 
     ``path`` None (or ``":memory:"``) keeps the journal in an in-memory SQLite
-    database; otherwise parent directories are created.  ``max_events`` and
-    ``max_age`` (seconds) bound what :meth:`prune` keeps; ``clock`` returns
-    Unix time in seconds (injectable for tests); ``retry_interval`` is how
-    often a broken journal tries to reopen its database.
+    database; otherwise parent directories are created.  ``clock`` returns Unix
+    time in seconds (injectable for tests).  Thread-safe: the writer thread
+    appends while the event loop reads.
     """
 
     def __init__(
@@ -144,32 +150,45 @@ class Journal:
         *,
         max_events: int = 100_000,
         max_age: float = 86_400.0,
+        max_bytes: int = 256 * 1024 * 1024,
+        synchronous: Synchronous = "normal",
         clock: Callable[[], float] = time.time,
-        retry_interval: float = 5.0,
     ) -> None:
         if max_events < 1:
             raise ValueError(f"max_events is {max_events}, it must be at least 1")
         if max_age <= 0:
             raise ValueError(f"max_age is {max_age}, it must be more than 0 seconds")
+        if max_bytes < 1024 * 1024:
+            raise ValueError(f"max_bytes is {max_bytes}, it must be at least 1048576 (1 MiB)")
+        if synchronous not in ("normal", "full"):
+            raise ValueError(f"synchronous is {synchronous!r}, it must be 'normal' or 'full'")
         self._path: Path | None = (
             None if path is None or os.fspath(path) == ":memory:" else Path(path)
         )
         self.max_events = max_events
         self.max_age = max_age
+        self.max_bytes = max_bytes
+        #: The largest encoded event accepted: 1/16 of max_bytes (at least 64 KiB),
+        #: at most 1 MiB.
+        self.max_event_bytes = min(max_bytes // 16, 1024 * 1024)
+        self.synchronous = synchronous
         self._clock = clock
-        self._retry_interval = retry_interval
         self._encoder = msgspec.json.Encoder()
-        self._lock = threading.RLock()
+        # _wlock guards the write connection and every counter; _rlock the read
+        # connection (the same connection for an in-memory journal).
+        self._wlock = threading.RLock()
+        self._rlock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
         self._healthy = True
+        self._last_error = ""
         self._corrupt_seen = False
         self._closed = False
         self._last_seq = 0
-        self._next_retry = 0.0
-        self._ring: dict[int, _Held] = {}
-        self._ring_overflowed = False
+        self._bytes = 0
         self._pending_delivered: set[int] = set()
         self._appends = 0
+        self.failures = 0
         # Between two prunes the journal may hold up to max_events + _prune_every rows.
         self._prune_every = max(1, min(_PRUNE_EVERY_MAX, max_events // 8))
         self._open()
@@ -183,18 +202,25 @@ class Journal:
 
     @property
     def healthy(self) -> bool:
-        """False while events are kept in memory because the database failed."""
+        """False from a failed write until the next successful one."""
         return self._healthy
+
+    @property
+    def last_error(self) -> str:
+        """SQLite's words for the last failure ("" when none)."""
+        return self._last_error
 
     def _connect(self) -> sqlite3.Connection:
         """Open and set up the database; returns the connection (raises on failure)."""
         target = ":memory:" if self._path is None else str(self._path)
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
+            if self._path.is_dir():
+                raise IsADirectoryError(21, "is a directory", str(self._path))
         conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=2.0)
         try:
             conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             conn.executescript(_SCHEMA)
             high = self._read_high_water(conn)
         except BaseException:
@@ -202,6 +228,21 @@ class Journal:
             raise
         self._last_seq = max(self._last_seq, high)
         return conn
+
+    def _open_reader(self) -> None:
+        if self._path is None:
+            self._rconn = self._conn
+            return
+        try:
+            rconn = sqlite3.connect(
+                str(self._path), isolation_level=None, check_same_thread=False, timeout=2.0
+            )
+            rconn.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            log.warning("journal: no separate read connection (%s); reads share the writer's", exc)
+            self._rconn = self._conn
+            return
+        self._rconn = rconn
 
     @staticmethod
     def _read_high_water(conn: sqlite3.Connection) -> int:
@@ -227,51 +268,58 @@ class Journal:
     def _header_problem(self) -> str | None:
         """Why the file is certainly not a SQLite database, checked before SQLite
         touches it (SQLite would delete a stale ``-wal`` we want to keep)."""
-        if self._path is None:
+        if self._path is None or not self._path.is_file():
             return None
         try:
             with open(self._path, "rb") as f:
                 head = f.read(len(_SQLITE_MAGIC))
         except OSError:
-            return None  # missing or unreadable: _connect reports it
+            return None  # unreadable: _connect reports it
         if head and head != _SQLITE_MAGIC:
             return "file is not a database (no SQLite header)"
         return None
 
     def _open(self) -> None:
-        problem = self._header_problem()
-        if problem is not None:
-            self._replace_corrupt(problem, salvage=False)
-            return
+        """Open, salvage a corrupt file, and prove a write works; else JournalError."""
         try:
-            self._conn = self._connect()
-            return
-        except sqlite3.Error as exc:
-            if self._path is not None and _is_corruption(exc):
+            try:
+                problem = self._header_problem()
+                if problem is not None:
+                    self._replace_corrupt(problem, salvage=False)
+                else:
+                    self._conn = self._connect()
+                self._write_test()
+            except sqlite3.Error as exc:
+                if self._path is None or not _is_corruption(exc):
+                    raise
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
                 self._replace_corrupt(str(exc), salvage=True)
-                return
-            failure: BaseException = exc
-        except OSError as exc:
-            failure = exc
-        # The database cannot be opened: keep going in memory, retry later.
-        high = self._read_only_high_water()
-        self._last_seq = max(self._last_seq, high if high is not None else self._clock_floor())
-        self._fail("open", failure)
+                self._write_test()
+        except (sqlite3.Error, OSError) as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            raise JournalError(self._path or ":memory:", f"cannot be used: {_why(exc)}") from exc
+        self._open_reader()
 
-    def _read_only_high_water(self) -> int | None:
-        """Best effort: the last seq of a database we cannot open for writing."""
-        if self._path is None or not self._path.is_file():
-            return None  # e.g. its volume is not mounted: the past is unknown
+    def _write_test(self) -> None:
+        """A real transaction that reaches the disk, and the byte count (reads every row)."""
+        conn = self._conn
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            conn = sqlite3.connect(f"{self._path.resolve().as_uri()}?mode=ro", uri=True)
-        except sqlite3.Error:
-            return None
-        try:
-            return self._read_high_water(conn)
-        except sqlite3.Error:
-            return None
-        finally:
-            conn.close()
+            self._set_high_water(conn, self._last_seq)
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(conn)
+            raise
+        self._bytes = self._count_bytes(conn)
+
+    @staticmethod
+    def _count_bytes(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT coalesce(sum(length(data)), 0) FROM events").fetchone()[0])
 
     def _salvage(self) -> tuple[int, list[tuple[int, str, float, int, bytes]]]:
         """Read whatever a corrupt database still gives: (highest seq, rows)."""
@@ -307,7 +355,7 @@ class Journal:
     def _replace_corrupt(self, reason: str, *, salvage: bool) -> None:
         """Move a corrupt database aside and start a fresh one (see the module doc).
 
-        Sets ``self._conn`` on success; on failure stays in a failure episode.
+        Sets ``self._conn``; raises (sqlite3.Error / OSError) when it cannot.
         """
         assert self._path is not None
         self._corrupt_seen = False
@@ -326,143 +374,181 @@ class Journal:
             aside,
             len(rows),
         )
-        try:
-            os.replace(self._path, aside)
-            for suffix in ("-wal", "-shm"):
-                side = Path(f"{self._path}{suffix}")
-                if side.exists():
-                    os.replace(side, Path(f"{aside}{suffix}"))
-        except OSError as move_exc:
-            self._last_seq = max(self._last_seq, high, self._clock_floor())
-            self._fail("move the corrupt journal aside", move_exc)
-            return
         self._last_seq = max(self._last_seq, high, self._clock_floor())
+        os.replace(self._path, aside)
+        for suffix in ("-wal", "-shm"):
+            side = Path(f"{self._path}{suffix}")
+            if side.exists():
+                os.replace(side, Path(f"{aside}{suffix}"))
+        conn = self._connect()
         try:
-            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
             if rows:
-                conn.execute("BEGIN")
                 conn.executemany(_INSERT_FULL, rows)
-                conn.execute("COMMIT")
             # Record the floor so that a reopen continues after it even if no
             # event is appended before the next restart.
             self._set_high_water(conn, self._last_seq)
-        except (sqlite3.Error, OSError) as open_exc:
-            self._conn = None
-            self._fail("create a fresh journal", open_exc)
-            return
+            conn.execute("COMMIT")
+        except BaseException:
+            self._rollback(conn)
+            conn.close()
+            raise
         self._conn = conn
 
     # ------------------------------------------------------------- failure mode
 
-    def _fail(self, op: str, exc: BaseException) -> None:
-        """Enter (or stay in) a failure episode; logs once per episode."""
-        if self._path is not None and _is_corruption(exc):
-            self._corrupt_seen = True
-        if self._healthy:
-            log.error(
-                "JOURNAL FAILED to %s (%s: %s); events are kept in memory only and "
-                "live delivery goes on; retrying every %.0f s",
-                op,
-                type(exc).__name__,
-                exc,
-                self._retry_interval,
-            )
-            self._healthy = False
-            self._next_retry = self._clock() + self._retry_interval
-        else:
-            log.debug("journal still failing to %s: %s", op, exc)
-
-    def _hold(self, seq: int, kind: str, created: float, data: bytes) -> None:
-        self._ring[seq] = _Held(kind, created, data)
-        if len(self._ring) > self.max_events:
-            del self._ring[next(iter(self._ring))]
-            if not self._ring_overflowed:
-                self._ring_overflowed = True
-                log.warning(
-                    "journal memory ring is full (%d events); dropping the oldest",
-                    self.max_events,
-                )
-
-    def _maybe_recover(self) -> None:
-        if self._healthy or self._closed or self._clock() < self._next_retry:
-            return
-        self._recover()
-
-    def _recover(self) -> bool:
-        """Reopen the database and write the ring into it; True when healthy again.
-
-        A database found corrupt (at open, or by any earlier failure) is moved
-        aside and replaced as at start-up.
-        """
-        self._next_retry = self._clock() + self._retry_interval
-        old, self._conn = self._conn, None
-        if old is not None:
-            if self._path is None and not self._corrupt_seen:
-                # In-memory journal: keep the database if the connection still works.
-                try:
-                    old.execute("SELECT 1").fetchone()
-                    self._conn = old
-                except sqlite3.Error:
-                    pass
-            if self._conn is None:
-                try:
-                    old.close()
-                except sqlite3.Error:
-                    pass
-        for attempt in (1, 2):
-            try:
-                if self._conn is None:
-                    if self._corrupt_seen and self._path is not None:
-                        self._replace_corrupt("the database is malformed", salvage=True)
-                        if self._conn is None:
-                            return False
-                    else:
-                        self._conn = self._connect()
-                self._flush_ring(self._conn)
-                break
-            except sqlite3.Error as exc:
-                self._fail("reopen the journal", exc)
-                if attempt == 2 or not self._corrupt_seen or self._path is None:
-                    return False  # a connection that opened is kept for reading
-                if self._conn is not None:
-                    try:
-                        self._conn.close()
-                    except sqlite3.Error:
-                        pass
-                    self._conn = None
-            except OSError as exc:
-                self._fail("reopen the journal", exc)
-                return False
-        written = len(self._ring)
-        self._ring.clear()
-        self._ring_overflowed = False
-        self._healthy = True
-        log.warning("journal recovered; %d events held in memory were written to it", written)
-        return True
-
-    def _flush_ring(self, conn: sqlite3.Connection) -> None:
-        rows = [
-            (
-                seq,
-                held.kind,
-                held.created,
-                int(held.delivered or seq in self._pending_delivered),
-                held.data,
-            )
-            for seq, held in self._ring.items()
-        ]
-        conn.execute("BEGIN")
-        try:
-            conn.executemany(_INSERT_FULL, rows)
-            self._update_delivered(conn, list(self._pending_delivered))
-            conn.execute("COMMIT")
-        except BaseException:
+    @staticmethod
+    def _rollback(conn: sqlite3.Connection) -> None:
+        """Roll back if a transaction is open (SQLite may have rolled back itself,
+        e.g. on a full disk: then there is nothing to do, and nothing to log)."""
+        if conn.in_transaction:
             try:
                 conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
-            raise
-        self._pending_delivered.clear()
+
+    def _fail(self, op: str, exc: BaseException) -> JournalUnavailable:
+        """Record a failed write; logs once per episode with SQLite's own words."""
+        self.failures += 1
+        if _is_corruption(exc):
+            self._corrupt_seen = True
+        why = _why(exc)
+        self._last_error = why
+        if self._healthy:
+            log.critical(
+                "JOURNAL FAILED to %s %s: %s; nothing more is acknowledged until it can store",
+                op,
+                self._path or ":memory:",
+                why,
+            )
+            self._healthy = False
+        else:
+            log.debug("journal still failing to %s: %s", op, why)
+        # A connection that failed is reopened for the next attempt (a remount,
+        # a replaced file or a corrupt database need a fresh one).
+        if self._path is not None and self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        return JournalUnavailable(self._path or ":memory:", why)
+
+    def _writable(self) -> sqlite3.Connection:
+        """The write connection, reopened after a failure (raises sqlite3.Error/OSError)."""
+        if self._closed:
+            raise sqlite3.ProgrammingError("the journal is closed")
+        if self._conn is None:
+            if self._corrupt_seen and self._path is not None:
+                self._replace_corrupt("the database is malformed", salvage=True)
+            else:
+                self._conn = self._connect()
+            if self._path is not None:
+                # Keep the reader on the same file (it may have been replaced).
+                with self._rlock:
+                    old, self._rconn = self._rconn, None
+                    if old is not None and old is not self._conn:
+                        old.close()
+                    self._open_reader()
+            self._bytes = self._count_bytes(self._conn)
+        return self._conn
+
+    def _recovered(self) -> None:
+        if not self._healthy:
+            self._healthy = True
+            log.warning("journal %s stores again", self._path or ":memory:")
+
+    # --------------------------------------------------------------- appending
+
+    def encode(self, event: dict[str, Any], seq: int) -> bytes:
+        """The bytes of ``event`` with its seq, as :meth:`append_many` stores them."""
+        event["seq"] = seq
+        return self._encoder.encode(event)
+
+    def append_many(self, events: list[dict[str, Any]]) -> list[tuple[int, bytes]]:
+        """Journal ``events`` in one transaction; returns (seq, bytes) for each.
+
+        Sets ``event["seq"]``.  All or nothing: on a storage failure raises
+        :class:`JournalUnavailable` (no seq taken, the events' ``seq`` keys
+        removed); an event larger than :attr:`max_event_bytes` raises
+        :class:`EventTooLarge` before anything is written.
+        """
+        if not events:
+            return []
+        with self._wlock:
+            seq = self._last_seq
+            out: list[tuple[int, bytes]] = []
+            rows: list[tuple[int, str, float, bytes]] = []
+            created = self._clock()
+            added = 0
+            for event in events:
+                seq += 1
+                data = self.encode(event, seq)
+                if len(data) > self.max_event_bytes:
+                    for e in events:
+                        e.pop("seq", None)
+                    raise EventTooLarge(
+                        self._path or ":memory:",
+                        f"an event of {len(data)} bytes is larger than the "
+                        f"{self.max_event_bytes} bytes one event may take",
+                    )
+                out.append((seq, data))
+                rows.append((seq, str(event.get("event_type", "")), created, data))
+                added += len(data)
+            try:
+                conn = self._writable()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(_INSERT, rows)
+                    with self._rlock:
+                        marks = list(self._pending_delivered)
+                    if marks:
+                        self._update_delivered(conn, marks)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                for e in events:
+                    e.pop("seq", None)
+                raise self._fail("append to", exc) from exc
+            if marks:
+                with self._rlock:
+                    self._pending_delivered.difference_update(marks)
+            self._last_seq = seq
+            self._bytes += added
+            self._recovered()
+            before = self._appends
+            self._appends += len(events)
+            if (
+                self._appends // self._prune_every != before // self._prune_every
+                or self._bytes > self.max_bytes
+            ):
+                self._prune()
+            return out
+
+    def append(self, event: dict[str, Any]) -> tuple[int, bytes]:
+        """Journal one event: set ``event["seq"]``, store it, return (seq, bytes)."""
+        return self.append_many([event])[0]
+
+    def probe(self) -> None:
+        """Check the database can store again (a write that changes nothing).
+
+        Raises :class:`JournalUnavailable` while it cannot.
+        """
+        with self._wlock:
+            try:
+                conn = self._writable()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._set_high_water(conn, self._last_seq)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    self._rollback(conn)
+                    raise
+            except (sqlite3.Error, OSError) as exc:
+                raise self._fail("write to", exc) from exc
+            self._recovered()
 
     @staticmethod
     def _update_delivered(conn: sqlite3.Connection, seqs: list[int]) -> None:
@@ -473,218 +559,216 @@ class Journal:
                 chunk,
             )
 
-    # --------------------------------------------------------------- public API
-
-    def append(self, event: dict[str, Any]) -> tuple[int, bytes]:
-        """Journal ``event``: set ``event["seq"]``, store it, return (seq, encoded bytes).
-
-        The bytes are the msgspec JSON encoding of ``event`` including its
-        seq; send exactly these.  Never raises for a storage failure (see the
-        module doc); raises only if ``event`` cannot be encoded.
-        """
-        with self._lock:
-            seq = self._last_seq + 1
-            event["seq"] = seq
-            data = self._encoder.encode(event)
-            self._last_seq = seq
-            kind = str(event.get("event_type", ""))
-            created = self._clock()
-            conn = self._conn
-            if self._healthy and conn is not None:
-                try:
-                    conn.execute(_INSERT, (seq, kind, created, data))
-                except sqlite3.Error as exc:
-                    self._hold(seq, kind, created, data)
-                    self._fail("append", exc)
-            else:
-                self._hold(seq, kind, created, data)
-                self._maybe_recover()
-            self._appends += 1
-            if self._appends % self._prune_every == 0:
-                self._prune()
-            return seq, data
-
-    def since(self, seq: int) -> tuple[bool, list[tuple[int, bytes]]]:
-        """Events after ``seq``, in order, and whether some are missing.
-
-        ``gap`` is True when the journal no longer holds ``seq + 1`` (pruned or
-        lost) although ``seq + 1 <= last_seq()``.  ``since(last_seq())`` is
-        ``(False, [])``; so is a ``seq`` beyond the last one.  Negative seqs
-        count as 0 (seqs start at 1).
-        """
-        with self._lock:
-            seq = max(int(seq), 0)
-            if seq >= self._last_seq:
-                return False, []
-            rows: list[tuple[int, bytes]] = []
-            conn = self._conn
-            if conn is not None:
-                try:
-                    rows = [(int(s), bytes(d)) for s, d in conn.execute(_SINCE, (seq,))]
-                except sqlite3.Error as exc:
-                    self._fail("read", exc)
-                    rows = []
-            if self._ring:
-                top = rows[-1][0] if rows else seq
-                rows.extend((s, held.data) for s, held in self._ring.items() if s > top)
-            gap = not rows or rows[0][0] > seq + 1
-            return gap, rows
-
-    def undelivered(self, ttl: float) -> list[tuple[int, bytes]]:
-        """Scan events never marked delivered and younger than ``ttl`` seconds, in order."""
-        with self._lock:
-            cutoff = self._clock() - ttl
-            rows: list[tuple[int, bytes]] = []
-            conn = self._conn
-            if conn is not None:
-                try:
-                    rows = [(int(s), bytes(d)) for s, d in conn.execute(_UNDELIVERED, (cutoff,))]
-                except sqlite3.Error as exc:
-                    self._fail("read", exc)
-                    rows = []
-            if self._pending_delivered:
-                rows = [row for row in rows if row[0] not in self._pending_delivered]
-            if self._ring:
-                top = rows[-1][0] if rows else 0
-                rows.extend(
-                    (s, held.data)
-                    for s, held in self._ring.items()
-                    if s > top
-                    and held.kind == "scan"
-                    and not held.delivered
-                    and held.created > cutoff
-                    and s not in self._pending_delivered
-                )
-            return rows
-
     def mark_delivered(self, seqs: Iterable[int]) -> None:
-        """Record that the events ``seqs`` reached at least one client."""
-        with self._lock:
-            todo: list[int] = []
-            for seq in seqs:
-                held = self._ring.get(seq)
-                if held is not None:
-                    held.delivered = True
-                else:
-                    todo.append(int(seq))
-            if not todo:
-                return
-            conn = self._conn
-            if self._healthy and conn is not None:
+        """Record that the events ``seqs`` reached at least one client.
+
+        Not an acknowledgement of anything: when the database cannot store, the
+        seqs wait (bounded) for the next successful commit.
+        """
+        todo = [int(s) for s in seqs]
+        if not todo:
+            return
+        self.note_delivered(todo)
+        with self._wlock:
+            if self._healthy:
                 try:
-                    conn.execute("BEGIN")
+                    conn = self._writable()
+                    conn.execute("BEGIN IMMEDIATE")
                     try:
                         self._update_delivered(conn, todo)
                         conn.execute("COMMIT")
                     except BaseException:
-                        conn.execute("ROLLBACK")
+                        self._rollback(conn)
                         raise
-                    return
+                except (sqlite3.Error, OSError) as exc:
+                    self._fail("mark events delivered in", exc)
+                else:
+                    self._pending_delivered.difference_update(todo)
+
+    def note_delivered(self, seqs: Iterable[int]) -> None:
+        """Hide ``seqs`` from :meth:`undelivered` at once; :meth:`mark_delivered`
+        (e.g. on the writer thread) or the next commit stores it (bounded)."""
+        with self._rlock:
+            pending = self._pending_delivered
+            for seq in seqs:
+                if len(pending) >= _PENDING_DELIVERED_MAX:
+                    break
+                pending.add(int(seq))
+
+    # ------------------------------------------------------------------ reading
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection | None]:
+        if self._rconn is None or self._rconn is self._conn or self._path is None:
+            with self._wlock:
+                yield self._rconn if self._rconn is not None else self._conn
+        else:
+            with self._rlock:
+                yield self._rconn
+
+    def _read_failed(self, exc: sqlite3.Error) -> None:
+        log.error("journal: cannot read %s: %s", self._path or ":memory:", _why(exc))
+        if _is_corruption(exc):
+            # The next write moves the file aside and salvages what it can.
+            with self._wlock:
+                self._fail("read", exc)
+
+    def since(self, seq: int, upto: int | None = None) -> tuple[bool, list[tuple[int, bytes]]]:
+        """Events after ``seq`` (up to ``upto``, default the last), in order, and
+        whether some are missing.
+
+        ``gap`` is True when the journal no longer holds ``seq + 1`` (pruned or
+        lost) although ``seq + 1 <= upto``, and when ``seq`` is beyond the last
+        seq this journal ever gave (the client saw events of a journal that was
+        lost): a resume never ends in silence.  ``since(last_seq())`` is
+        ``(False, [])``.  Negative seqs count as 0 (seqs start at 1).
+        """
+        seq = max(int(seq), 0)
+        last = self._last_seq
+        upto = last if upto is None else min(upto, last)
+        if seq > last:
+            return True, []
+        if seq >= upto:
+            return False, []
+        rows: list[tuple[int, bytes]] = []
+        with self._reading() as conn:
+            if conn is not None:
+                try:
+                    rows = [(int(s), bytes(d)) for s, d in conn.execute(_SINCE, (seq, upto))]
                 except sqlite3.Error as exc:
-                    self._fail("mark events delivered", exc)
-            # Applied when the database is back; bounded like the ring.
-            if len(self._pending_delivered) < self.max_events:
-                self._pending_delivered.update(todo)
+                    self._read_failed(exc)
+        gap = not rows or rows[0][0] > seq + 1
+        return gap, rows
+
+    def undelivered(self, ttl: float, upto: int | None = None) -> list[tuple[int, bytes]]:
+        """Scan events never marked delivered and younger than ``ttl`` seconds, in order."""
+        cutoff = self._clock() - ttl
+        upto = self._last_seq if upto is None else upto
+        rows: list[tuple[int, bytes]] = []
+        with self._reading() as conn:
+            if conn is not None:
+                try:
+                    rows = [
+                        (int(s), bytes(d)) for s, d in conn.execute(_UNDELIVERED, (cutoff, upto))
+                    ]
+                except sqlite3.Error as exc:
+                    self._read_failed(exc)
+        with self._rlock:
+            if self._pending_delivered:
+                pending = set(self._pending_delivered)
+                rows = [row for row in rows if row[0] not in pending]
+        return rows
 
     def last_seq(self) -> int:
-        """The seq of the newest event ever appended (0 for a new journal)."""
-        with self._lock:
-            return self._last_seq
+        """The seq of the newest event stored (0 for a new journal)."""
+        return self._last_seq
+
+    # ------------------------------------------------------------------ pruning
 
     def prune(self) -> int:
-        """Drop events beyond ``max_events`` (oldest first) or older than ``max_age``.
-
-        Returns the number of events removed.  Called by :meth:`append` every
-        few appends and by the host on a timer; a broken journal also retries
-        its database here.
-        """
-        with self._lock:
+        """Drop events beyond ``max_events`` / ``max_bytes`` (oldest first) or older
+        than ``max_age``.  Returns the number of events removed."""
+        with self._wlock:
+            if not self._healthy or self._conn is None:
+                return 0
             return self._prune()
 
     def _prune(self) -> int:
-        self._maybe_recover()
+        conn = self._conn
+        if conn is None:
+            return 0
         removed = 0
         cutoff = self._clock() - self.max_age
-        if self._ring:
-            for seq in [s for s, held in self._ring.items() if held.created <= cutoff]:
-                del self._ring[seq]
-                removed += 1
-        conn = self._conn
-        if not self._healthy or conn is None:
-            return removed
         try:
-            # By age: creation times grow with seq, so walk from the oldest end.
-            row = conn.execute(
-                "SELECT seq FROM events WHERE created > ? ORDER BY seq LIMIT 1", (cutoff,)
-            ).fetchone()
-            if row is None:
-                removed += conn.execute("DELETE FROM events").rowcount
-            else:
-                removed += conn.execute("DELETE FROM events WHERE seq < ?", (row[0],)).rowcount
-            # By count: cheap test first, exact cut only when it may be needed.
-            lo, hi = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
-            if lo is not None and hi - lo + 1 > self.max_events:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                # By age: creation times grow with seq, so walk from the oldest end.
                 row = conn.execute(
-                    "SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                    (self.max_events,),
+                    "SELECT seq FROM events WHERE created > ? ORDER BY seq LIMIT 1", (cutoff,)
                 ).fetchone()
-                if row is not None:
-                    removed += conn.execute("DELETE FROM events WHERE seq <= ?", (row[0],)).rowcount
-        except sqlite3.Error as exc:
+                cut = None if row is None else int(row[0]) - 1
+                if row is None:
+                    cut = self._last_seq
+                # By count: cheap test first, exact cut only when it may be needed.
+                lo, hi = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+                if lo is not None and hi - lo + 1 > self.max_events:
+                    row = conn.execute(
+                        "SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?",
+                        (self.max_events,),
+                    ).fetchone()
+                    if row is not None:
+                        cut = max(cut or 0, int(row[0]))
+                # By bytes: walk the oldest rows until enough is freed.
+                excess = self._bytes - self.max_bytes
+                if excess > 0:
+                    freed = 0
+                    for s, n in conn.execute(
+                        "SELECT seq, length(data) FROM events WHERE seq > ? ORDER BY seq",
+                        (cut or 0,),
+                    ):
+                        cut = max(cut or 0, int(s))
+                        freed += int(n)
+                        if freed >= excess:
+                            break
+                if cut:
+                    freed_bytes = conn.execute(
+                        "SELECT coalesce(sum(length(data)), 0) FROM events WHERE seq <= ?", (cut,)
+                    ).fetchone()[0]
+                    removed = conn.execute("DELETE FROM events WHERE seq <= ?", (cut,)).rowcount
+                    self._bytes -= int(freed_bytes)
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback(conn)
+                raise
+        except (sqlite3.Error, OSError) as exc:
             self._fail("prune", exc)
         return removed
 
+    # -------------------------------------------------------------------- stats
+
     def stats(self) -> dict[str, int]:
-        """``events`` held, ``first_seq`` / ``last_seq`` (0 when none), ``bytes`` on disk
-        (database plus WAL file; 0 in memory), ``healthy`` (1/0) and ``memory_events``
-        (events held in memory while the database is broken)."""
-        with self._lock:
-            count = 0
-            first = 0
-            conn = self._conn
+        """``events`` held, ``first_seq`` / ``last_seq`` (0 when none), ``bytes`` of
+        events, ``file_bytes`` on disk (database plus WAL file; 0 in memory),
+        ``healthy`` (1/0) and ``failures`` (failed writes so far)."""
+        count = 0
+        first = 0
+        with self._reading() as conn:
             if conn is not None:
                 try:
                     n, lo = conn.execute("SELECT count(*), min(seq) FROM events").fetchone()
                     count = int(n)
                     first = int(lo) if lo is not None else 0
-                except sqlite3.Error as exc:
-                    self._fail("read", exc)
-            if self._ring:
-                count += len(self._ring)
-                ring_first = next(iter(self._ring))
-                first = ring_first if first == 0 else min(first, ring_first)
-            size = 0
-            if self._path is not None:
-                for p in (self._path, Path(f"{self._path}-wal")):
-                    try:
-                        size += p.stat().st_size
-                    except OSError:
-                        pass
-            return {
-                "events": count,
-                "first_seq": first,
-                "last_seq": self._last_seq,
-                "bytes": size,
-                "healthy": int(self._healthy),
-                "memory_events": len(self._ring),
-            }
+                except sqlite3.Error:
+                    pass
+        size = 0
+        if self._path is not None:
+            for p in (self._path, Path(f"{self._path}-wal")):
+                try:
+                    size += p.stat().st_size
+                except OSError:
+                    pass
+        return {
+            "events": count,
+            "first_seq": first,
+            "last_seq": self._last_seq,
+            "bytes": self._bytes,
+            "file_bytes": size,
+            "healthy": int(self._healthy),
+            "failures": self.failures,
+        }
 
     def close(self) -> None:
-        """Close the database (one last attempt to write held events first)."""
-        with self._lock:
+        """Close the database."""
+        with self._wlock, self._rlock:
             if self._closed:
                 return
-            if not self._healthy:
-                self._recover()
             self._closed = True
-            conn, self._conn = self._conn, None
-            if conn is not None:
+            for conn in {id(c): c for c in (self._rconn, self._conn) if c is not None}.values():
                 try:
                     conn.close()
                 except sqlite3.Error:
                     pass
-            if self._ring:
-                log.error("journal closed with %d events it could not store", len(self._ring))
+            self._conn = self._rconn = None
 
     def __enter__(self) -> Journal:
         return self

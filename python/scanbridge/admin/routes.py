@@ -238,7 +238,7 @@ class Admin:
         svc = self.app.streams
         if svc is not None:
             out["scans_total"] = svc.scans_total
-            out["journal"] = svc.journal.stats()
+            out["journal"] = svc.journal_stats()
             out["scanners"] = [
                 {
                     "device_serial": d.serial,

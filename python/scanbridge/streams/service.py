@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..config import Config
+from ..errors import JournalError
 from ..journal import Journal, default_journal_path
+from ..journal_writer import JournalWriter, Stored
 from ..scan import Scan
 from ..scanners.base import DeviceInfo, Sink, Source
 from ..session import Session
@@ -71,7 +73,28 @@ class StreamsService(Sink):
             # One journal per port: two servers on one machine don't share seqs.
             default = default_journal_path()
             path = default.with_name(f"{default.stem}-{cfg.port}{default.suffix}")
-        self.journal = Journal(path, max_events=cfg.journal_max_events, max_age=cfg.journal_max_age)
+        from ..config import ConfigError
+
+        try:
+            self.journal = Journal(
+                path,
+                max_events=cfg.journal_max_events,
+                max_age=cfg.journal_max_age,
+                max_bytes=cfg.journal_max_bytes,
+                synchronous=cfg.journal_synchronous,
+            )
+        except JournalError as e:
+            raise ConfigError(e.reason, key="journal", value=str(path)) from None
+        if path is None:
+            log.info("journal: in memory only (nothing survives a restart)")
+        else:
+            js = self.journal.stats()
+            log.info("journal: %s (%d events, last seq %d)", path, js["events"], js["last_seq"])
+        self.writer: JournalWriter | None = None
+        #: The seq of the newest event handed to the room (replays stop there:
+        #: what is stored but not yet sent reaches a new client through the room).
+        self._sent_seq = self.journal.last_seq()
+        self.blocked_total = 0
         self.sources: dict[str, Source] = {}
         self.scan_hooks: list[ScanHook] = []
         self.command_hooks: list[CommandHook] = []
@@ -102,6 +125,9 @@ class StreamsService(Sink):
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.writer = JournalWriter(
+            self.journal, loop=loop, on_stored=self._on_stored, on_health=self._on_health
+        )
         for src in self.sources.values():
             self._tasks.append(loop.create_task(self._run_source(src)))
         self._schedule_prune()
@@ -117,16 +143,16 @@ class StreamsService(Sink):
         self._tasks.clear()
         if self._prune_handle:
             self._prune_handle.cancel()
+        if self.writer is not None:
+            await self.writer.close()
         self.journal.close()
 
     def _schedule_prune(self) -> None:
         loop = asyncio.get_running_loop()
 
         def prune() -> None:
-            try:
-                self.journal.prune()
-            except Exception:
-                log.exception("journal prune failed")
+            if self.writer is not None:
+                self.writer.prune()
             self._prune_handle = loop.call_later(60, prune)
 
         self._prune_handle = loop.call_later(60, prune)
@@ -154,22 +180,85 @@ class StreamsService(Sink):
 
     # ---- events out -----------------------------------------------------
 
-    def _broadcast(self, event: dict[str, Any]) -> int:
-        seq, data = self.journal.append(event)
+    def _submit(
+        self, event: dict[str, Any], *, hold: bool, token: Any = None
+    ) -> asyncio.Future[tuple[int, bytes]]:
+        """Journal ``event`` on the writer thread; it is sent once stored (_on_stored)."""
+        if self.writer is None:
+            raise JournalError(self.journal.path, "the Streams service is not started")
+        return self.writer.submit(event, hold=hold, token=token)
+
+    def _on_stored(self, stored: list[Stored]) -> None:
+        """Stored events, in seq order, on the loop: send each to the room."""
         core = self.app._core
-        delivered = 0
+        delivered_scans: list[int] = []
+        for st in stored:
+            if core is not None:
+                delivered, _ = core.publish(ROOM, st.data.decode())
+                if delivered and st.event.get("event_type") == "scan":
+                    delivered_scans.append(st.seq)
+            self._sent_seq = max(self._sent_seq, st.seq)
+            scan = st.token
+            if isinstance(scan, Scan):
+                scan.seq = st.seq
+                self.scans_total += 1
+                self.recent.append(scan)
+        del self.recent[:-50]
         if core is not None:
-            delivered, _ = core.publish(ROOM, data.decode())
             self.app._schedule_flush()
-        if delivered and event["event_type"] == "scan":
-            self.journal.mark_delivered([seq])
-        return seq
+        if delivered_scans and self.writer is not None:
+            self.writer.mark_delivered(delivered_scans)
+
+    def _on_health(self, ok: bool, reason: str) -> None:
+        """Tell every Streams client when the journal stops (and starts) storing."""
+        if ok:
+            log.warning("journal stores again; held scanner events follow in order")
+            event = m.error_event(
+                None,
+                "ERROR_OK",
+                "the journal stores again",
+                "WARNING",
+                gateway_serial=self.gateway_serial,
+            )
+        else:
+            event = m.error_event(
+                None,
+                "ERROR_UNKNOWN",
+                f"journal cannot store, scans are held: {reason}",
+                "CRITICAL",
+                gateway_serial=self.gateway_serial,
+            )
+        core = self.app._core
+        if core is not None:
+            core.publish(ROOM, m.encode(event).decode())
+            self.app._schedule_flush()
+
+    def journal_stats(self) -> dict[str, int]:
+        """The journal's stats plus the writer's (held, refused, stored, commits)."""
+        out = self.journal.stats()
+        if self.writer is not None:
+            out.update(self.writer.stats())
+        out["healthy"] = int(self.healthy)
+        out["blocked"] = self.blocked_total
+        return out
+
+    @property
+    def healthy(self) -> bool:
+        """False while the journal cannot store."""
+        return self.writer.healthy if self.writer is not None else self.journal.healthy
 
     async def scan(self, scan: Scan) -> None:
-        await self.publish_scan(scan)
+        await self.publish_scan(scan, hold=True)
 
-    async def publish_scan(self, scan: Scan) -> Scan | None:
-        """Run the hooks, journal and send; None when a hook vetoed it."""
+    async def publish_scan(self, scan: Scan, *, hold: bool = False) -> Scan | None:
+        """Run the hooks, journal and send; None when a hook vetoed it.
+
+        ``hold=False`` (an API that can answer): returns once the scan is
+        stored and sent, or raises :class:`~scanbridge.errors.JournalError`
+        (nothing stored).  ``hold=True`` (a scanner): returns at once; the
+        scan is sent when stored, held in memory while the journal cannot
+        store (see :mod:`scanbridge.journal_writer`).
+        """
         if self.app._handle_config_barcode(scan):
             return None
         for hook in self.scan_hooks:
@@ -194,22 +283,25 @@ class StreamsService(Sink):
         )
         scan.event_id = event["event_id"]
         scan.time_created = event["time_created"]
-        scan.seq = self._broadcast(event)
-        self.scans_total += 1
-        self.recent.append(scan)
-        del self.recent[:-50]
+        fut = self._submit(event, hold=hold, token=scan)
+        if not hold:
+            await fut
         return scan
 
     async def state(self, device: DeviceInfo, connected: bool) -> None:
+        self._state(device, connected)
+
+    def _state(self, device: DeviceInfo, connected: bool) -> asyncio.Future[tuple[int, bytes]]:
         device.connected = connected
-        self._broadcast(
+        return self._submit(
             m.scanner_state_event(
                 device.serial, self.gateway_serial, connected, device_model=device.model
-            )
+            ),
+            hold=True,
         )
 
     async def button(self, device: DeviceInfo, gesture: str) -> None:
-        self._broadcast(m.button_pressed_event(device.serial, self.gateway_serial, gesture))
+        self._submit(m.button_pressed_event(device.serial, self.gateway_serial, gesture), hold=True)
 
     def devices(self) -> list[DeviceInfo]:
         return [s.device for s in self.sources.values()]
@@ -236,25 +328,24 @@ class StreamsService(Sink):
                 seq = self.journal.last_seq()
                 gap, events = False, []
             else:
-                gap, events = self.journal.since(seq)
+                gap, events = self.journal.since(seq, upto=self._sent_seq)
             if gap:
+                last = self.journal.last_seq()
+                text = (
+                    f"seq {seq} is beyond the journal's last seq {last} (that journal was lost)"
+                    if seq > last
+                    else f"the journal no longer holds events after seq {seq}"
+                )
                 session.send_nowait(
-                    m.encode(
-                        m.error_event(
-                            None,
-                            "ERROR_REPLAY_GAP",
-                            f"the journal no longer holds events after seq {seq}",
-                            "WARNING",
-                        )
-                    ).decode()
+                    m.encode(m.error_event(None, "ERROR_REPLAY_GAP", text, "WARNING")).decode()
                 )
         else:
-            events = self.journal.undelivered(self.config.undelivered_ttl)
+            events = self.journal.undelivered(self.config.undelivered_ttl, upto=self._sent_seq)
         for _, data in events:
             session.send_nowait(data.decode())
-        if events:
+        if events and self.writer is not None:
             # Replayed (with or without since) counts as received.
-            self.journal.mark_delivered(s for s, _ in events)
+            self.writer.mark_delivered([s for s, _ in events])
         core.join(session.conn, ROOM)
 
     async def command(self, session: Session, text: str) -> None:
@@ -331,10 +422,15 @@ class StreamsService(Sink):
                     )
                     return
                 chosen = [self.sources[s] for s in target]
+            sent: list[asyncio.Future[tuple[int, bytes]]] = []
             for src in chosen:
                 await src.set_connected(want)
                 if src.device.connected != want:
-                    await self.state(src.device, want)
+                    sent.append(self._state(src.device, want))
+            if sent:
+                # The scanner_state events go out before the ack (bounded wait: a
+                # journal that cannot store holds them).
+                await asyncio.wait(sent, timeout=2.0)
         await self._run_command_hooks(cmd, session)
         if session.data.get("acks"):
             await self._reply(session, m.command_ack_event(cmd.event_id))
