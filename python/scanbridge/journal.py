@@ -51,6 +51,7 @@ have reached, stays far below 2**53 (exact in JavaScript), and makes
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -214,6 +215,9 @@ class Journal:
         """Open and set up the database; returns the connection (raises on failure)."""
         target = ":memory:" if self._path is None else str(self._path)
         if self._path is not None:
+            for parent in reversed(self._path.parents):
+                if parent.exists() and not parent.is_dir():
+                    raise NotADirectoryError(20, "Not a directory", str(parent))
             self._path.parent.mkdir(parents=True, exist_ok=True)
             if self._path.is_dir():
                 raise IsADirectoryError(21, "is a directory", str(self._path))
@@ -301,8 +305,27 @@ class Journal:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            raise JournalError(self._path or ":memory:", f"cannot be used: {_why(exc)}") from exc
+            why = _why(exc)
+            hint = self._os_reason()
+            if hint and hint not in why:
+                why = f"{why} ({hint})"
+            raise JournalError(self._path or ":memory:", f"cannot be used: {why}") from exc
         self._open_reader()
+
+    def _os_reason(self) -> str | None:
+        """The operating system's words when SQLite only says "unable to open"."""
+        if self._path is None:
+            return None
+        existed = self._path.exists()
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            return exc.strerror
+        os.close(fd)
+        if not existed:
+            with contextlib.suppress(OSError):
+                self._path.unlink()
+        return None
 
     def _write_test(self) -> None:
         """A real transaction that reaches the disk, and the byte count (reads every row)."""
