@@ -53,7 +53,7 @@ class App:
         self.config = config
         self._endpoints: list[tuple[list[str], Endpoint, dict[str, Any]]] = []
         self.router = Router()
-        self.router.add("GET", "/healthz", lambda req: Response.text("ok"))
+        self.router.add("GET", "/healthz", self._healthz)
         self._core: _core.Server | None = None
         self._sessions: dict[int, Session] = {}
         self._by_id: dict[str, Session] = {}
@@ -87,6 +87,13 @@ class App:
         from .jobs import install_jobs
 
         install_jobs(self)
+
+    def _healthz(self, request: Request) -> Response:
+        """``ok``, or 503 naming what is broken (the journal cannot store)."""
+        svc = self.streams
+        if svc is not None and not svc.healthy:
+            return Response.text(f"journal cannot store: {svc.journal.last_error}", 503)
+        return Response.text("ok")
 
     # ---- registration ---------------------------------------------------
 

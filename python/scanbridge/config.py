@@ -496,6 +496,12 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     journal: str | None = None
     journal_max_events: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     journal_max_age: Annotated[float, msgspec.Meta(gt=0)] = 86_400.0
+    #: Bytes of events the journal keeps at most (oldest go first); one event may
+    #: take 1/16 of it (at most 1 MiB).
+    journal_max_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024)] = 256 * 1024 * 1024
+    #: SQLite's synchronous level: "normal" (a commit survives a crash or SIGKILL
+    #: of the process) or "full" (it also survives a power loss; ~2 ms per commit).
+    journal_synchronous: Literal["normal", "full"] = "normal"
     undelivered_ttl: Seconds = 60.0
     gateway_serial: str | None = None
     #: Optional token for the Streams socket (Bearer, ?token= or Basic password).

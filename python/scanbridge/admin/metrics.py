@@ -279,7 +279,7 @@ def render(app: App, traffic: Traffic) -> str:
             "Scanners currently connected.",
             sum(1 for d in devices if d.connected),
         )
-        js = svc.journal.stats()
+        js = svc.journal_stats()
         e.family("journal_events", "gauge", "Events held in the journal.", js.get("events", 0))
         e.family(
             "journal_bytes", "gauge", "Bytes of events held in the journal.", js.get("bytes", 0)
@@ -287,5 +287,35 @@ def render(app: App, traffic: Traffic) -> str:
         e.family("journal_last_seq", "gauge", "Newest journal seq.", js.get("last_seq", 0))
         e.family(
             "journal_healthy", "gauge", "1 if the journal's storage works.", js.get("healthy", 1)
+        )
+        e.family(
+            "journal_held_events",
+            "gauge",
+            "Scanner events held in memory while the journal cannot store.",
+            js.get("held_events", 0),
+        )
+        e.family(
+            "journal_held_bytes", "gauge", "Bytes of held scanner events.", js.get("held_bytes", 0)
+        )
+        e.family(
+            "journal_held_dropped_total",
+            "counter",
+            "Scanner events refused because the hold buffer was full.",
+            js.get("held_dropped", 0),
+        )
+        e.family(
+            "journal_refused_total",
+            "counter",
+            "Appends refused because the journal could not store (POST /api/scans got 503).",
+            js.get("refused", 0),
+        )
+        e.family(
+            "journal_failures_total", "counter", "Failed journal writes.", js.get("failures", 0)
+        )
+        e.family(
+            "journal_commits_total",
+            "counter",
+            "Journal transactions (group commits).",
+            js.get("commits", 0),
         )
     return e.text()
