@@ -405,7 +405,12 @@ async def test_basic_auth_when_credentials_are_configured() -> None:
 
 async def test_no_credential_off_loopback_is_403() -> None:
     app = App(
-        Config(port=0, journal=":memory:", ports=[PortConfig(alias="lan", host="0.0.0.0", port=0)])
+        Config(
+            port=0,
+            journal=":memory:",
+            token="t",  # a non-loopback listener needs one (issue 12)
+            ports=[PortConfig(alias="lan", host="0.0.0.0", port=0)],
+        )
     )
     await app.start()
     try:

@@ -58,8 +58,7 @@ def test_defaults() -> None:
         "http://localhost:*",
         "http://127.0.0.1",
         "http://127.0.0.1:*",
-        "null",
-    ]
+    ]  # not "null" (any site's sandboxed iframe): an explicit opt-in
     assert config.log_level == "info"
     assert (config.idle_timeout, config.ping_interval, config.shutdown_timeout) == (0, 0, 5)
 
@@ -72,7 +71,6 @@ def test_default_lists_are_not_shared() -> None:
         "http://localhost:*",
         "http://127.0.0.1",
         "http://127.0.0.1:*",
-        "null",
     ]
 
 

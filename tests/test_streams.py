@@ -399,7 +399,7 @@ def test_origin_check(server: ServerProcess) -> None:
     assert _status_of_upgrade(server.url, origin="http://localhost.evil.example") == 403
     assert _status_of_upgrade(server.url, origin="http://localhost:3000") == 101
     assert _status_of_upgrade(server.url, origin="http://127.0.0.1:8080") == 101
-    assert _status_of_upgrade(server.url, origin="null") == 101
+    assert _status_of_upgrade(server.url, origin="null") == 403  # sandboxed iframes: opt-in
     assert _status_of_upgrade(server.url) == 101  # no Origin
 
 

@@ -230,6 +230,8 @@ class App:
             if not self._rebind(new.port):
                 new = msgspec.structs.replace(new, port=old_port)
         self.config = new
+        if self.streams is not None:  # undelivered_ttl (it keeps the config it started with)
+            self.streams.config = new
         if "log_level" in changes:
             logging.getLogger().setLevel(new.log_level.upper())
 
@@ -657,6 +659,7 @@ class App:
         """Bind and start serving in the running loop; returns once listening."""
         if self._core is not None:
             raise RuntimeError("already started")
+        self.config.check_exposure()  # no Streams API on the network without a token
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         pems = self._pems = self._tls_pems()

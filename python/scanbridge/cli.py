@@ -182,6 +182,8 @@ def serve(config: Config, scanner_specs: tuple[str, ...]) -> None:
     if config.workers > 1:
         from scanbridge.workers import run_workers
 
+        config.check_exposure()  # here, not in each worker (App.start checks it)
+
         sys.exit(run_workers(config))
     from scanbridge.app import App
 
@@ -242,12 +244,22 @@ def scan(code: str, server: str, device_serial: str | None) -> None:
 @click.option(
     "--key", default=None, metavar="KEY", help="The HMAC key [config_barcode_key of the config]."
 )
+@click.option(
+    "--valid-for",
+    default="24h",
+    show_default=True,
+    metavar="DURATION",
+    help="How long the server accepts the barcode: seconds, or 90m, 24h, 7d.",
+)
 @with_config
 def config_barcode(
-    config: Config, settings: tuple[str, ...], out: str | None, key: str | None
+    config: Config, settings: tuple[str, ...], out: str | None, key: str | None, valid_for: str
 ) -> None:
-    """Make a signed configuration barcode; a scanner that reads it changes the server."""
-    from scanbridge.config_barcode import make_config_text, render
+    """Make a signed configuration barcode; a scanner that reads it changes the server
+    until the barcode expires (--valid-for)."""
+    from scanbridge.config_barcode import make_config_text, parse_duration, render
+
+    lifetime = parse_duration(valid_for)
 
     changes: dict[str, Any] = {}
     for item in settings:
@@ -258,7 +270,7 @@ def config_barcode(
             changes[k.strip()] = msgspec.json.decode(v.encode())
         except msgspec.DecodeError:
             changes[k.strip()] = v
-    text = make_config_text(changes, key or config.config_barcode_key or "")
+    text = make_config_text(changes, key or config.config_barcode_key or "", valid_for=lifetime)
     if out:
         render(text, out)
         click.echo(f"wrote {out}")

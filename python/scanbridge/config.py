@@ -16,6 +16,7 @@ the key, the value, where it came from and what is allowed.
 
 import difflib
 import functools
+import ipaddress
 import math
 import operator
 import os
@@ -43,6 +44,7 @@ __all__ = [
     "Section",
     "config_keys",
     "dump_toml",
+    "is_loopback_host",
     "load_config",
 ]
 
@@ -342,13 +344,27 @@ class Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 def _default_origins() -> list[str]:
+    # Not "null": every sandboxed iframe, of any site, sends `Origin: null`.
     return [
         "http://localhost",
         "http://localhost:*",
         "http://127.0.0.1",
         "http://127.0.0.1:*",
-        "null",
     ]
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1, ::ffff:127.x)."""
+    name = host.strip().removeprefix("[").removesuffix("]").split("%", 1)[0]
+    if name.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(name)
+    except ValueError:
+        return False  # another name: it may resolve to anything
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 ScannerSource = Literal["evdev", "hidraw", "ble", "replay", "stdin", "demo"]
@@ -508,6 +524,26 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     token: str | None = None
     #: HMAC key for configuration barcodes.
     config_barcode_key: str | None = None
+
+    def check_exposure(self) -> None:
+        """Raise :class:`ConfigError` when a listener on a non-loopback address
+        would serve the Streams API (scan history, ``POST /api/scans``) without
+        a ``token``: the server then refuses to start (README, "Security")."""
+        if self.token or not self.streams:
+            return
+        listeners = [("host", self.host)]
+        listeners += [(f"ports[{i}].host", p.host) for i, p in enumerate(self.ports)]
+        if self.admin.port is not None:
+            listeners.append(("admin.host", self.admin.host))
+        for key, host in listeners:
+            if not is_loopback_host(host):
+                raise ConfigError(
+                    "is not loopback and no token is set: the network would read every "
+                    "scan and inject scans; set a token (--token or SCANBRIDGE_TOKEN) or "
+                    "listen on 127.0.0.1",
+                    key=key,
+                    value=host,
+                )
 
     def check(self) -> None:
         if self.workers > 1 and not self.redis_url:

@@ -1,10 +1,16 @@
 """Configuration barcodes: a QR code whose text is a versioned, HMAC-signed config change.
 
 Text: ``SBCFG1.<payload>.<signature>`` where payload is base64url (no padding)
-of JSON ``{"v": 1, "set": {key: value, ...}, "iat": unix_seconds}`` and the
-signature is base64url HMAC-SHA256 of ``SBCFG1.<payload>`` with the
-configured ``config_barcode_key``. A scanner that reads one changes the
-server's configuration; it is never published as a scan.
+of JSON ``{"v": 1, "set": {key: value, ...}, "iat": unix_seconds, "exp":
+unix_seconds}`` and the signature is base64url HMAC-SHA256 of
+``SBCFG1.<payload>`` with the configured ``config_barcode_key``. A scanner
+that reads one changes the server's configuration; it is never published as
+a scan.
+
+A barcode is refused (and the reason logged) once ``exp`` has passed, when
+it was issued more than :data:`MAX_CLOCK_SKEW` seconds in the future, or
+when it has no ``iat`` / ``exp``. Within its lifetime it can be read again
+(a change is idempotent).
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import hashlib
 import hmac
 import json
 import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,15 +35,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("scanbridge.config_barcode")
 
 PREFIX = "SBCFG1."
-#: Keys a barcode may change while the server runs.
-SETTABLE = (
-    "port",
-    "undelivered_ttl",
-    "log_level",
-    "allowed_origins",
-    "idle_timeout",
-    "ping_interval",
-)
+#: Keys a barcode may change while the server runs, each applied everywhere it
+#: acts (App._apply_config). Not settable: ``allowed_origins``,
+#: ``idle_timeout`` and ``ping_interval``, which the Rust core takes once at
+#: start (the binding cannot change them), so a barcode would only have
+#: changed the Python (HTTP) side.
+SETTABLE = ("port", "undelivered_ttl", "log_level")
+#: Lifetime of a barcode unless ``valid_for`` says otherwise (24 h).
+DEFAULT_VALID_FOR = 24 * 3600.0
+#: A barcode issued later than this many seconds from now is refused.
+MAX_CLOCK_SKEW = 300.0
+#: Unix times beyond this (year 2500) are not plausible.
+_MAX_TIME = 16_725_225_600
 
 
 def _b64(data: bytes) -> str:
@@ -47,8 +57,47 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def make_config_text(changes: dict[str, Any], key: str, *, now: float | None = None) -> str:
-    """The signed text for a configuration barcode."""
+def _when(t: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def _is_time(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_TIME
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, key: str = "--valid-for") -> float:
+    """``90s``, ``30m``, ``24h``, ``7d`` or plain seconds, as seconds (>= 1)."""
+    word = text.strip().lower()
+    unit = _UNITS.get(word[-1:], 0)
+    number = word[:-1] if unit else word
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        seconds = math.nan
+    if not 1 <= seconds <= _MAX_TIME:
+        raise ConfigError(
+            "is not allowed: must be a duration of at least 1 s such as 3600, 90m, 24h or 7d",
+            key=key,
+            value=text,
+        )
+    return seconds
+
+
+def make_config_text(
+    changes: dict[str, Any],
+    key: str,
+    *,
+    now: float | None = None,
+    valid_for: float = DEFAULT_VALID_FOR,
+) -> str:
+    """The signed text for a configuration barcode, valid ``valid_for`` seconds from ``now``."""
+    if not (isinstance(valid_for, int | float) and 1 <= valid_for <= _MAX_TIME):
+        raise ConfigError(
+            "is not allowed: must be a duration of at least 1 s", key="valid_for", value=valid_for
+        )
     bad = [k for k in changes if k not in SETTABLE]
     if bad:
         raise ConfigError(
@@ -59,18 +108,18 @@ def make_config_text(changes: dict[str, Any], key: str, *, now: float | None = N
     if not key:
         raise ConfigError("is required to sign a configuration barcode", key="config_barcode_key")
     Config(**changes)  # validate values (port range etc.)
-    payload = _b64(
-        json.dumps(
-            {"v": 1, "set": changes, "iat": int(now or time.time())}, separators=(",", ":")
-        ).encode()
-    )
+    iat = int(time.time() if now is None else now)
+    exp = iat + math.ceil(valid_for)
+    doc = {"v": 1, "set": changes, "iat": iat, "exp": exp}
+    payload = _b64(json.dumps(doc, separators=(",", ":")).encode())
     head = PREFIX + payload
     sig = _b64(hmac.new(key.encode(), head.encode(), hashlib.sha256).digest())
     return f"{head}.{sig}"
 
 
-def parse_config_text(text: str, key: str) -> dict[str, Any]:
-    """The changes in a signed text; ValueError when it is malformed or badly signed."""
+def parse_config_text(text: str, key: str, *, now: float | None = None) -> dict[str, Any]:
+    """The changes in a signed text; ValueError (saying why) when it is malformed,
+    badly signed, expired, issued in the future or without ``iat`` / ``exp``."""
     if not text.startswith(PREFIX):
         raise ValueError("not a configuration barcode")
     try:
@@ -86,10 +135,24 @@ def parse_config_text(text: str, key: str) -> dict[str, Any]:
         raise ValueError("bad signature")
     try:
         doc = json.loads(_unb64(payload))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ValueError("malformed payload") from None
     if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("set"), dict):
-        raise ValueError(f"unsupported configuration barcode version {doc.get('v')!r}")
+        version = doc.get("v") if isinstance(doc, dict) else None
+        raise ValueError(f"unsupported configuration barcode version {version!r}")
+    iat, exp = doc.get("iat"), doc.get("exp")
+    if not (_is_time(iat) and _is_time(exp)):
+        raise ValueError(
+            "no valid issue time and expiry (iat, exp): make a new one with "
+            "scanbridge config-barcode"
+        )
+    now = time.time() if now is None else now
+    if iat > now + MAX_CLOCK_SKEW:
+        raise ValueError(f"issued in the future ({_when(iat)}; now {_when(int(now))})")
+    if exp <= iat:
+        raise ValueError(f"expires ({_when(exp)}) before it was issued ({_when(iat)})")
+    if now >= exp:
+        raise ValueError(f"expired at {_when(exp)} (issued {_when(iat)})")
     return dict(doc["set"])
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+import msgspec
+
 from .session import Headers, parse_query
 
 
@@ -35,11 +37,41 @@ class Request:
         return parse_query(self.query_string)
 
     def json(self) -> Any:
-        """The body as JSON; raises HTTPError(400) when it is not."""
+        """The body as JSON (RFC 8259, UTF-8); raises HTTPError(400) when it is not.
+
+        Strict: a lone surrogate escape (``"\\ud800"``, not text in any
+        encoding), ``NaN`` or invalid UTF-8 is refused here, as is nesting
+        deeper than the interpreter can decode, instead of failing later.
+        """
         try:
-            return json.loads(self.body or b"null")
-        except ValueError as e:
-            raise HTTPError(400, f"body is not valid JSON: {e}") from None
+            return msgspec.json.decode(self.body or b"null")
+        except msgspec.DecodeError as e:
+            why = _json_problem(self.body) or str(e)
+        except RecursionError:
+            why = "nested too deeply"
+        raise HTTPError(400, f"body is not valid JSON: {why}")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Words for what is wrong with a body msgspec refused (its messages can
+    mislead: a lone surrogate escape reads "Input data was truncated")."""
+    try:
+        obj = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        return "nested too deeply"
+    except ValueError as e:
+        return str(e)
+    try:
+        json.dumps(obj, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return "a \\u escape is a lone surrogate (half of a UTF-16 pair, not a character)"
+    except (ValueError, RecursionError):
+        pass
+    return None
 
 
 @dataclass(slots=True)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import functools
 import hmac
-from fnmatch import fnmatchcase
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from . import _core
+from .errors import EventTooLarge, JournalError
 from .http import HTTPError, Request, Response
+from .streams.messages import SERIAL_MAX
 
 if TYPE_CHECKING:
     from .app import App
+
+
+#: PROTOCOLS.md 1.1: ``scan_code`` 1-2000 characters (``device_serial``: 1-SERIAL_MAX).
+CODE_MAX = 2000
 
 
 @functools.cache
@@ -21,13 +27,15 @@ def static_text(name: str) -> str:
 
 
 def check_origin(app: App, request: Request) -> None:
-    """Browsers: a page from another site must not inject scans or publish
-    (same `allowed_origins` rule as the WebSocket upgrade; no Origin passes)."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return
-    patterns = app.config.allowed_origins
-    if patterns and not any(fnmatchcase(origin.lower(), p.lower()) for p in patterns):
+    """Browsers: a page from another site must not inject scans or publish.
+
+    The WebSocket upgrade's own matcher decides (``_core.origin_allowed``), on
+    the first Origin header as the upgrade reads it: no Origin passes, no
+    patterns let every origin pass.
+    """
+    origins = request.headers.get_all("origin")
+    origin = origins[0] if origins else None
+    if not _core.origin_allowed(origin, list(app.config.allowed_origins)):
         raise HTTPError(403, f"origin {origin!r} is not allowed")
 
 
@@ -49,14 +57,25 @@ def install_routes(app: App) -> None:
         check_origin(app, request)
         check_token(app, request)
         body = request.json()
-        if not isinstance(body, dict) or not isinstance(body.get("code"), str) or not body["code"]:
-            raise HTTPError(400, 'body must be a JSON object with a non-empty string "code"')
+        code = body.get("code") if isinstance(body, dict) else None
+        if not isinstance(code, str) or not 1 <= len(code) <= CODE_MAX:
+            raise HTTPError(
+                400, f'body must be a JSON object with a string "code" of 1-{CODE_MAX} characters'
+            )
         serial = body.get("device_serial")
-        if serial is not None and (not isinstance(serial, str) or not serial):
-            raise HTTPError(400, '"device_serial" must be a non-empty string')
+        if serial is not None and (
+            not isinstance(serial, str) or not 1 <= len(serial) <= SERIAL_MAX
+        ):
+            raise HTTPError(400, f'"device_serial" must be a string of 1-{SERIAL_MAX} characters')
         if app.streams is None:
             raise HTTPError(503, "the Streams service is not running")
-        scan = await app.inject_scan(body["code"], serial)
+        try:
+            scan = await app.inject_scan(body["code"], serial)
+        except EventTooLarge as e:
+            raise HTTPError(413, f"scan refused: {e.reason}") from None
+        except JournalError as e:
+            # Nothing was stored: never a 2xx (PROTOCOLS.md 1.3).
+            raise HTTPError(503, f"scan not stored, the journal cannot store: {e.reason}") from None
         if scan is None:
             return Response.json({"published": False}, 200)
         return Response.json({"published": True, "seq": scan.seq, "event_id": scan.event_id}, 201)

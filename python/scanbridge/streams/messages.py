@@ -662,12 +662,22 @@ def parse_command(data: str | bytes | bytearray | memoryview) -> Command:
     Returns a :data:`Command` Struct; raises :class:`CommandError` for invalid
     JSON, a message that is not an object, an unknown ``event_type`` or a
     field that breaks its rule (see the module doc).  Unknown extra fields are
-    ignored.
+    ignored.  Any text at all gets one of the two, never another exception
+    (JSON nested too deeply to decode is invalid JSON here).
     """
+    try:
+        return _parse_command(data)
+    except RecursionError:
+        raise CommandError("invalid JSON: nested too deeply") from None
+
+
+def _parse_command(data: str | bytes | bytearray | memoryview) -> Command:
     try:
         obj = msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise CommandError(f"invalid JSON: {exc}") from None
+    except UnicodeError:  # a str holding a lone surrogate (not text in any encoding)
+        raise CommandError("invalid JSON: not valid Unicode text") from None
     if not isinstance(obj, dict):
         raise CommandError(f"a command must be a JSON object, got {_json_type(obj)}")
     event_id = obj.get("event_id")

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod client;
 mod codec;
 mod hid;
+mod rules;
 mod server;
 
 #[pymodule]
@@ -15,5 +16,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     codec::register(m)?;
     client::register(m)?;
     hid::register(m)?;
+    rules::register(m)?;
     Ok(())
 }

@@ -1,0 +1,33 @@
+//! Connection rules that Python's HTTP routes share with the WebSocket
+//! upgrade, so that both sides answer the same request the same way.
+use pyo3::prelude::*;
+use scanbridge_core::wire::handshake::Request;
+
+/// The WebSocket upgrade's origin policy (`io::conn` with
+/// `Request::origin_allowed`): a request without Origin passes, no patterns
+/// let every origin pass, otherwise the Origin (trimmed) must match one
+/// `*` / `?` pattern, ASCII case-insensitive. `origin` is the first Origin
+/// header, as the upgrade reads it.
+#[pyfunction]
+fn origin_allowed(origin: Option<String>, patterns: Vec<String>) -> bool {
+    let Some(origin) = origin else {
+        return true;
+    };
+    if patterns.is_empty() {
+        return true;
+    }
+    let req = Request {
+        method: String::new(),
+        path: String::new(),
+        query: String::new(),
+        headers: vec![("origin".to_string(), origin)],
+        head_len: 0,
+        content_length: 0,
+    };
+    req.origin_allowed(&patterns)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(origin_allowed, m)?)?;
+    Ok(())
+}
