@@ -28,7 +28,7 @@ setup: $(PY)
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
 	fi
 	$(PIP) install -q maturin 'msgspec>=0.18' 'uvloop>=0.19' 'click>=8.1' 'segno>=1.5' 'pyjwt[crypto]>=2.8' 'redis>=5' \
-	  'pytest>=8' 'pytest-asyncio>=0.23' 'pytest-benchmark>=4' 'pytest-timeout>=2' \
+	  'pytest>=8' 'pytest-asyncio>=0.23' 'pytest-benchmark>=4' 'pytest-timeout>=2' 'hypothesis>=6' \
 	  'websockets>=13' 'aiohttp>=3.9' 'picows>=1.5' 'ruff>=0.5' 'python-socketio[asyncio_client]>=5'
 	$(MAKE) dev
 
