@@ -7,6 +7,7 @@ never holds a test's pipe open; ``stop()`` always ends it (SIGTERM, then SIGKILL
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -91,11 +92,30 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"redis-server did not answer PING on {self.port} in {timeout}s")
 
+    def kill(self, timeout: float = 5.0) -> None:
+        """SIGKILL (as a crash would): no goodbye to clients; waits until it is gone."""
+        p = self.proc
+        assert p is not None and p.poll() is None, "not running"
+        p.kill()
+        p.wait(timeout)
+        self.proc = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the port still accepts TCP connections (the kernel's backlog) but
+        nothing is answered until :meth:`thaw`."""
+        assert self.proc is not None and self.proc.poll() is None, "not running"
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
     def stop(self, timeout: float = 5.0) -> None:
         p = self.proc
         if p is None:
             return
         if p.poll() is None:
+            p.send_signal(signal.SIGCONT)  # a frozen server could not act on SIGTERM
             p.terminate()
             try:
                 p.wait(timeout)

@@ -268,6 +268,15 @@ def render(app: App, traffic: Traffic) -> str:
         "Open sessions of Python endpoints (Streams included).",
         len(app.sessions),
     )
+    bp = app.backplane
+    if bp is not None:
+        e.family("backplane_up", "gauge", "1 while the Redis backplane is subscribed.", bp.up)
+        e.family(
+            "backplane_dropped_total",
+            "counter",
+            "Room messages not forwarded to other processes (Redis down or behind).",
+            bp.dropped_total,
+        )
     svc = app.streams
     if svc is not None:
         e.family("scans_total", "counter", "Scans published since start.", svc.scans_total)
