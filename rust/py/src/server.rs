@@ -23,6 +23,7 @@ pub const EV_ROOM_NOTIFY: u8 = 7;
 pub const EV_ROOM_FORWARD: u8 = 8;
 pub const EV_ROOM_MEMBERSHIP: u8 = 9;
 pub const EV_ROOM_CLIENTS: u8 = 10;
+pub const EV_PANIC: u8 = 11;
 
 #[pyclass(module = "scanbridge._core")]
 pub struct Server {
@@ -43,10 +44,15 @@ fn headers_list<'py>(py: Python<'py>, req: &Request) -> PyResult<Bound<'py, PyLi
 /// Turn one core event into the tuple Python sees.
 fn event_tuple<'py>(py: Python<'py>, ev: Event<'_>) -> PyResult<Bound<'py, PyTuple>> {
     Ok(match ev {
-        Event::Text { conn, data } => (EV_TEXT, conn, PyString::new(py, data)).into_pyobject(py)?,
-        Event::Binary { conn, data } => {
-            (EV_BINARY, conn, PyBytes::new(py, data)).into_pyobject(py)?
+        // The size in bytes is what Python reports to `consumed` (a str's
+        // length is not its UTF-8 length).
+        Event::Text { conn, data } => {
+            (EV_TEXT, conn, PyString::new(py, data), data.len()).into_pyobject(py)?
         }
+        Event::Binary { conn, data } => {
+            (EV_BINARY, conn, PyBytes::new(py, data), data.len()).into_pyobject(py)?
+        }
+        Event::Panic { conn, message } => (EV_PANIC, conn, message).into_pyobject(py)?,
         Event::Close { conn, code, reason } => (EV_CLOSE, conn, code, reason).into_pyobject(py)?,
         Event::RoomNotify {
             conn,
@@ -148,7 +154,8 @@ impl Server {
     #[new]
     #[pyo3(signature = (*, max_message_bytes=16*1024*1024, max_queue_bytes=1024*1024, compression=true, compression_context_takeover=false,
                         allowed_origins=Vec::new(), idle_timeout=0.0, ping_interval=0.0, close_timeout=3.0,
-                        handshake_timeout=10.0, max_http_body=1024*1024))]
+                        handshake_timeout=10.0, max_http_body=1024*1024, max_pending_bytes=None,
+                        max_pending_messages=256))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         max_message_bytes: usize,
@@ -161,7 +168,14 @@ impl Server {
         close_timeout: f64,
         handshake_timeout: f64,
         max_http_body: usize,
+        max_pending_bytes: Option<usize>,
+        max_pending_messages: u16,
     ) -> PyResult<Self> {
+        if max_pending_bytes == Some(0) || max_pending_messages == 0 {
+            return Err(PyValueError::new_err(
+                "max_pending_bytes and max_pending_messages must be at least 1",
+            ));
+        }
         let cfg = ServerConfig {
             max_message: max_message_bytes,
             max_queue: max_queue_bytes,
@@ -176,6 +190,8 @@ impl Server {
             close_timeout: secs(close_timeout).unwrap_or(Duration::from_secs(3)),
             handshake_timeout: secs(handshake_timeout).unwrap_or(Duration::from_secs(10)),
             max_http_body,
+            max_pending_bytes,
+            max_pending_messages,
             ..ServerConfig::default()
         };
         Ok(Self {
@@ -311,6 +327,15 @@ impl Server {
             .poll(&mut sink)
             .map_err(|e| PyOSError::new_err(e.to_string()))?;
         Ok((list, more))
+    }
+
+    /// Python is done with `messages` TEXT/BINARY events of `conn` holding
+    /// `nbytes` bytes (each event's last item). A connection that has
+    /// `max_pending_bytes` / `max_pending_messages` of its input waiting
+    /// for Python is not read from until Python has consumed half of it.
+    #[pyo3(signature = (conn, nbytes, messages=1))]
+    fn consumed(&mut self, conn: u64, nbytes: usize, messages: u32) {
+        self.inner.consumed(conn, nbytes, messages);
     }
 
     /// Write every connection's queued bytes.
@@ -490,6 +515,9 @@ impl Server {
         d.set_item("messages_in", i.messages_in)?;
         d.set_item("messages_out", i.messages_out)?;
         d.set_item("queued", i.queued)?;
+        d.set_item("pending_messages", i.pending_messages)?;
+        d.set_item("pending_bytes", i.pending_bytes)?;
+        d.set_item("waiting_for_python", i.blocked)?;
         Ok(Some(d))
     }
 
@@ -505,6 +533,7 @@ impl Server {
         d.set_item("messages_out", s.messages_out)?;
         d.set_item("overflow_closes", s.overflow_closes)?;
         d.set_item("fanout_deliveries", s.fanout_deliveries)?;
+        d.set_item("panics", s.panics)?;
         Ok(d)
     }
 }
@@ -537,6 +566,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EV_ROOM_FORWARD", EV_ROOM_FORWARD)?;
     m.add("EV_ROOM_MEMBERSHIP", EV_ROOM_MEMBERSHIP)?;
     m.add("EV_ROOM_CLIENTS", EV_ROOM_CLIENTS)?;
+    m.add("EV_PANIC", EV_PANIC)?;
     m.add_function(wrap_pyfunction!(self_signed_cert, m)?)?;
     m.add_function(wrap_pyfunction!(load_pem_files, m)?)?;
     Ok(())

@@ -2,6 +2,8 @@
 //! closing handshake, lingering close.
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -11,7 +13,7 @@ use super::endpoint::{Endpoint, Kind, ServerConfig};
 use super::event::{ConnId, Event};
 use super::outq::{OutQueue, KEEP_OUT, MAX_IOV};
 use super::transport::Transport;
-use crate::wire::close::{close_payload, CloseError, NO_STATUS};
+use crate::wire::close::{close_payload, CloseError, NO_STATUS, SERVER_ERROR};
 use crate::wire::deflate::{negotiate, DeflateParams, Deflater, Inflater};
 use crate::wire::frame::{encode_frame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
 use crate::wire::handshake::{
@@ -96,6 +98,11 @@ pub(crate) struct Conn {
     pub endpoint: u32,
     pub kind: Kind,
     pub state: State,
+    /// HTTP: the request read so far. WebSocket: bytes read from the socket
+    /// but not parsed yet, because the connection stopped after a message
+    /// (Python holds too much of its input, its echo queue is full, or its
+    /// turn is over); parsed before the socket is read again, at most one
+    /// read long.
     pub hs: Vec<u8>,
     pub pending: Option<Box<PendingUpgrade>>,
     pub reader: FrameReader,
@@ -121,7 +128,24 @@ pub(crate) struct Conn {
     pub room: Option<Box<RoomConn>>,
     /// The listener's idle timeout, if it has its own.
     pub idle_timeout: Option<std::time::Duration>,
+    /// Messages handed to Python and not yet reported consumed, and their bytes.
+    pub py_msgs: u16,
+    pub py_bytes: u32,
+    /// Not read from until Python reports enough of its input consumed.
+    pub py_blocked: bool,
+    /// A panic happened while handling this connection: it is closed (1011).
+    pub panicked: bool,
 }
+
+/// Bytes of messages (after decompression) one connection may have handled
+/// in one turn before the others get theirs: a turn ends after the message
+/// that passes it, so a few deflated bytes cannot make one turn inflate and
+/// handle gigabytes.
+pub(crate) const TURN_WORK: usize = 1024 * 1024;
+
+/// Tests: a text message that panics while it is handled.
+#[cfg(test)]
+pub(crate) const TEST_PANIC: &str = "test hook: panic";
 
 /// What a connection needs from the server while it works.
 pub(crate) struct Ctx<'a> {
@@ -130,6 +154,9 @@ pub(crate) struct Ctx<'a> {
     pub routes: &'a std::collections::HashMap<String, u32>,
     pub now: Instant,
     pub deflaters: &'a Mutex<SharedDeflaters>,
+    /// Bytes of messages the connection being read handled in this turn
+    /// (see `TURN_WORK`).
+    pub work: &'a AtomicUsize,
 }
 
 impl Conn {
@@ -169,6 +196,10 @@ impl Conn {
             idle_timeout: None,
             inbox: Vec::new(),
             room: None,
+            py_msgs: 0,
+            py_bytes: 0,
+            py_blocked: false,
+            panicked: false,
         }
     }
 
@@ -421,6 +452,10 @@ impl Conn {
         self.deadline = Some(ctx.now + ctx.cfg.close_timeout);
     }
 
+    /// Parse frames and act on each message. Stops after a message when the
+    /// connection must wait (Python has `max_pending_*` of its input, the
+    /// echo queue is past `max_queue`) or its turn's work is done; the rest
+    /// of `data` is kept in `held` for later.
     fn on_frames(&mut self, data: &mut [u8], ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
         let Conn {
             reader,
@@ -431,17 +466,38 @@ impl Conn {
             id,
             stats,
             inbox,
+            py_msgs,
+            py_bytes,
+            py_blocked,
             ..
         } = self;
+        let work = ctx.work;
         let id = *id;
         let open = *state == State::Open;
         let mut close: Option<(Option<u16>, String)> = None;
-        let mut pong = false;
         let before = out.len();
-        let res = reader.feed(data, &mut |m| match m {
+        let max_queue = ctx.cfg.max_queue;
+        let (max_py_msgs, max_py_bytes) = (
+            ctx.cfg.pending_messages_limit(),
+            ctx.cfg.pending_bytes_limit(),
+        );
+        // Hand one message to Python; false once it holds enough of them.
+        let mut to_python = |ev: Event<'_>, len: usize| {
+            sink(ev);
+            *py_msgs = py_msgs.saturating_add(1);
+            *py_bytes = py_bytes.saturating_add(u32::try_from(len).unwrap_or(u32::MAX));
+            *py_blocked = *py_msgs >= max_py_msgs || *py_bytes >= max_py_bytes;
+            !*py_blocked
+        };
+        let res = reader.feed_some(data, &mut |m| match m {
             Message::Text(t) => {
+                #[cfg(test)]
+                if t == TEST_PANIC {
+                    panic!("test hook: a panic while handling this connection");
+                }
                 stats.msgs_in += 1;
-                if open {
+                work.store(work.load(Relaxed) + t.len(), Relaxed);
+                let go_on = if open {
                     match kind {
                         Kind::Echo => {
                             stats.msgs_out += 1;
@@ -451,24 +507,31 @@ impl Conn {
                                 ctx.deflaters,
                                 OP_TEXT,
                                 t.as_bytes(),
-                            )
+                            );
+                            out.len() <= max_queue
                         }
-                        Kind::Python => sink(Event::Text { conn: id, data: t }),
+                        Kind::Python => to_python(Event::Text { conn: id, data: t }, t.len()),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
-                            inbox.push(RoomInput::Text(t.to_owned()))
+                            inbox.push(RoomInput::Text(t.to_owned()));
+                            true
                         }
                     }
-                }
+                } else {
+                    true
+                };
+                go_on && work.load(Relaxed) < TURN_WORK
             }
             Message::Binary(b) => {
                 stats.msgs_in += 1;
-                if open {
+                work.store(work.load(Relaxed) + b.len(), Relaxed);
+                let go_on = if open {
                     match kind {
                         Kind::Echo => {
                             stats.msgs_out += 1;
-                            write_message(out.buf(), compression, ctx.deflaters, OP_BINARY, b)
+                            write_message(out.buf(), compression, ctx.deflaters, OP_BINARY, b);
+                            out.len() <= max_queue
                         }
-                        Kind::Python => sink(Event::Binary { conn: id, data: b }),
+                        Kind::Python => to_python(Event::Binary { conn: id, data: b }, b.len()),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
                             let mut e = Vec::new();
                             crate::hub::protocol::encode_error(
@@ -477,20 +540,33 @@ impl Conn {
                                 "room messages are JSON text, not binary",
                             );
                             write_message(out.buf(), compression, ctx.deflaters, OP_TEXT, &e);
+                            true
                         }
                     }
-                }
+                } else {
+                    true
+                };
+                go_on && work.load(Relaxed) < TURN_WORK
             }
-            Message::Ping(p) => encode_frame(out.buf(), OP_PONG, p, false),
-            Message::Pong(_) => pong = true,
-            Message::Close(code, reason) => close = Some((code, reason.to_string())),
+            Message::Ping(p) => {
+                encode_frame(out.buf(), OP_PONG, p, false);
+                true
+            }
+            Message::Pong(_) => true,
+            Message::Close(code, reason) => {
+                close = Some((code, reason.to_string()));
+                false
+            }
         });
         if out.len() != before {
             self.dirty = true;
         }
-        let _ = pong;
-        if let Err(e) = res {
-            return self.fail(e, ctx, sink);
+        let used = match res {
+            Ok(n) => n,
+            Err(e) => return self.fail(e, ctx, sink),
+        };
+        if used < data.len() && close.is_none() {
+            self.hs.extend_from_slice(&data[used..]);
         }
         if let Some((code, reason)) = close {
             if !self.close_sent {
@@ -506,6 +582,63 @@ impl Conn {
             // The peer sends faster than it reads: stop reading until it drains.
             self.paused = true;
         }
+    }
+
+    /// Bytes `on_frames` held back (WebSocket states only).
+    pub fn holds(&self) -> bool {
+        !self.hs.is_empty() && matches!(self.state, State::Open | State::Closing)
+    }
+
+    /// Parse what `on_frames` held back (call before reading the socket).
+    pub fn feed_held(&mut self, ctx: &Ctx<'_>, sink: &mut dyn FnMut(Event<'_>)) {
+        let mut held = std::mem::take(&mut self.hs);
+        if matches!(self.state, State::Open | State::Closing) {
+            self.on_frames(&mut held, ctx, sink);
+        }
+    }
+
+    /// Whether this connection waits (output to drain, Python to answer or
+    /// to consume its input) before it is read again.
+    #[inline]
+    pub fn waits(&self) -> bool {
+        self.paused || self.py_blocked || self.state == State::Dead
+    }
+
+    /// Python consumed `msgs` messages of `bytes` bytes. True when the
+    /// connection was waiting for that and may be read again (it is below
+    /// half of both limits).
+    pub fn consumed(&mut self, bytes: usize, msgs: u32, cfg: &ServerConfig) -> bool {
+        let msgs = u16::try_from(msgs).unwrap_or(u16::MAX);
+        self.py_bytes = self
+            .py_bytes
+            .saturating_sub(u32::try_from(bytes).unwrap_or(u32::MAX));
+        self.py_msgs = self.py_msgs.saturating_sub(msgs);
+        if self.py_blocked
+            && self.py_msgs <= cfg.pending_messages_limit() / 2
+            && self.py_bytes <= cfg.pending_bytes_limit() / 2
+        {
+            self.py_blocked = false;
+            return true;
+        }
+        false
+    }
+
+    /// After a panic while handling it: whatever it had queued may be half
+    /// written, so it is replaced by a close frame (1011, when it was a
+    /// WebSocket) and the connection ends.
+    pub fn on_panic(&mut self) {
+        let websocket = self.is_websocket();
+        self.out = OutQueue::new();
+        self.hs = Vec::new();
+        self.inbox = Vec::new();
+        if websocket && !self.close_sent {
+            let mut payload = Vec::with_capacity(16);
+            close_payload(SERVER_ERROR, "internal error", &mut payload);
+            encode_frame(self.out.buf(), OP_CLOSE, &payload, false);
+            self.close_sent = true;
+        }
+        self.panicked = true;
+        self.state = State::Dead;
     }
 
     /// Fail the connection: close frame with the error's code, then half-close.

@@ -111,6 +111,28 @@ pub struct ServerConfig {
     pub max_http_body: usize,
     /// Largest HTTP request head.
     pub max_http_head: usize,
+    /// Bytes of messages a connection of a Python endpoint may have handed
+    /// to Python and not yet reported consumed (`Server::consumed`); past
+    /// that it is no longer read from (TCP backpressure) until Python has
+    /// drained half of it. `None`: max(4 MiB, `max_message`).
+    pub max_pending_bytes: Option<usize>,
+    /// The same for the number of messages (at most 65535).
+    pub max_pending_messages: u16,
+}
+
+impl ServerConfig {
+    /// The bound on bytes waiting for Python, per connection (at most 4 GiB).
+    pub fn pending_bytes_limit(&self) -> u32 {
+        let b = self
+            .max_pending_bytes
+            .unwrap_or_else(|| self.max_message.max(4 * 1024 * 1024));
+        u32::try_from(b).unwrap_or(u32::MAX).max(1)
+    }
+
+    /// The bound on messages waiting for Python, per connection.
+    pub fn pending_messages_limit(&self) -> u16 {
+        self.max_pending_messages.max(1)
+    }
 }
 
 impl Default for ServerConfig {
@@ -130,6 +152,8 @@ impl Default for ServerConfig {
             close_timeout: Duration::from_secs(3),
             max_http_body: 1024 * 1024,
             max_http_head: 16 * 1024,
+            max_pending_bytes: None,
+            max_pending_messages: 256,
         }
     }
 }

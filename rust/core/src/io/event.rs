@@ -76,6 +76,12 @@ pub enum Event<'a> {
         namespace: &'a str,
         room: &'a str,
     },
+    /// A panic (a bug) while handling this connection: it is closed (1011
+    /// to the peer; `Close` follows when Python knew of it). Log it.
+    Panic {
+        conn: ConnId,
+        message: &'a str,
+    },
     /// The WebSocket is closed (1006 when it ended without a close frame).
     /// Reported once for every connection that had an `Open` or `Upgrade`.
     Close {

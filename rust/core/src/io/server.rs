@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::chunk::ChunkWriter;
-use super::conn::{Conn, Ctx, State};
+use super::conn::{Conn, Ctx, State, TURN_WORK};
 use super::deflaters::SharedDeflaters;
 use super::endpoint::{Endpoint, ListenerOptions, ServerConfig};
 use super::event::{ConnId, Event};
@@ -31,6 +33,7 @@ macro_rules! ctx {
             routes: &$s.routes,
             now: $s.now,
             deflaters: &$s.deflaters,
+            work: &$s.work,
         }
     };
 }
@@ -74,6 +77,8 @@ pub struct ServerStats {
     pub messages_out: u64,
     pub overflow_closes: u64,
     pub fanout_deliveries: u64,
+    /// Connections closed because handling them panicked (a bug).
+    pub panics: u64,
 }
 
 /// Facts about one connection, for the admin API.
@@ -91,6 +96,11 @@ pub struct ConnInfo {
     pub messages_in: u64,
     pub messages_out: u64,
     pub queued: usize,
+    /// Messages (and bytes) handed to Python and not yet reported consumed.
+    pub pending_messages: u16,
+    pub pending_bytes: u32,
+    /// Not read from until Python consumes its input.
+    pub blocked: bool,
 }
 
 pub struct Server {
@@ -127,6 +137,10 @@ pub struct Server {
     endpoint_paths: Vec<String>,
     /// Rooms span processes: report NOTIFYs, membership and CLIENTS to Python.
     backplane: bool,
+    /// Panics caught (connection, message), reported by the next `reap`.
+    panics: Vec<(ConnId, String)>,
+    /// Work done in the current connection's turn (see `conn::TURN_WORK`).
+    work: AtomicUsize,
 }
 
 fn slot_of(id: ConnId) -> usize {
@@ -163,6 +177,8 @@ impl Server {
             lobby_ids: HashMap::new(),
             endpoint_paths: Vec::new(),
             backplane: false,
+            panics: Vec::new(),
+            work: AtomicUsize::new(0),
         })
     }
 
@@ -274,16 +290,17 @@ impl Server {
                     self.accept_from(token.0 - LISTENER_BASE);
                     continue;
                 }
-                if writable && self.conns.contains(token.0) {
-                    self.flush_one(token.0);
+                let slot = token.0;
+                if writable && self.conns.contains(slot) {
+                    self.guard(slot, |s| s.flush_one(slot));
                 }
                 if readable > 0 {
                     // new bytes only: a short read means the socket is empty
-                    self.read(token.0, readable == 1, sink);
+                    self.guard(slot, |s| s.read(slot, readable == 1, sink));
                 }
             }
             for slot in ready {
-                self.read(slot, false, sink);
+                self.guard(slot, |s| s.read(slot, false, sink));
             }
         }
         self.reap(sink);
@@ -356,9 +373,26 @@ impl Server {
             return;
         };
         let mut budget = READ_BUDGET;
+        ctx.work.store(0, Relaxed);
         loop {
-            if conn.paused || conn.state == State::Dead {
+            if conn.waits() {
+                // Resumed (and read: the socket is edge-triggered) by
+                // `flush_one`, `accept` or `consumed`.
                 break;
+            }
+            if ctx.work.load(Relaxed) >= TURN_WORK {
+                // Its turn is over; the others get theirs first.
+                self.ready.push(slot);
+                break;
+            }
+            if conn.holds() {
+                conn.feed_held(&ctx, sink);
+                if conn.holds() && !conn.waits() && ctx.work.load(Relaxed) < TURN_WORK {
+                    // (every stop has one of those reasons; never spin)
+                    self.ready.push(slot);
+                    break;
+                }
+                continue;
             }
             match conn.transport.read(&mut scratch) {
                 Ok((0, _)) => {
@@ -372,7 +406,7 @@ impl Server {
                         self.ready.push(slot);
                         break;
                     }
-                    if short && stop_short {
+                    if short && stop_short && !conn.holds() {
                         break;
                     }
                     budget -= n;
@@ -399,6 +433,64 @@ impl Server {
         }
     }
 
+    /// The one place a panic is caught. Handling one connection (reading
+    /// and parsing its input and acting on it, writing its output, its
+    /// timers, Python's accept and send) runs under `catch_unwind`: a panic
+    /// there is a bug (nothing the network sends may cause one), and it
+    /// costs that connection only. It is closed (1011 to the peer), Python
+    /// hears `Event::Panic` (once) and then its `Close`, and the other
+    /// connections and the events of this poll go on. `AssertUnwindSafe`:
+    /// the connection that panicked is dropped; what it shares (rooms, the
+    /// chunk writers, the shared compressors, which are reset when a panic
+    /// poisoned their lock) is left consistent between statements, and the
+    /// buffers a handler takes out of `self` are put back here. This needs
+    /// `panic = "unwind"` (the workspace's profiles).
+    fn guard<R>(&mut self, slot: usize, f: impl FnOnce(&mut Self) -> R) -> Option<R> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self))) {
+            Ok(r) => Some(r),
+            Err(payload) => {
+                self.on_panic(slot, payload);
+                None
+            }
+        }
+    }
+
+    fn on_panic(&mut self, slot: usize, payload: Box<dyn std::any::Any + Send>) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_string());
+        self.stats.panics += 1;
+        // `read` had the scratch buffer out when it panicked.
+        if self.scratch.len() != SCRATCH {
+            self.scratch = vec![0; SCRATCH];
+        }
+        if let Some(conn) = self.conns.get_mut(slot) {
+            log::error!("connection {} closed after a panic: {message}", conn.id);
+            self.panics.push((conn.id, message));
+            conn.on_panic();
+            self.dead.push(slot);
+        }
+        let _ = self.waker.wake();
+    }
+
+    /// Python has finished with `msgs` messages (`bytes` bytes) of this
+    /// connection's input (`Event::Text` / `Binary`). A connection that
+    /// waited for that (`max_pending_bytes` / `max_pending_messages`) is
+    /// read again once below half of both.
+    pub fn consumed(&mut self, id: ConnId, bytes: usize, msgs: u32) {
+        let slot = slot_of(id);
+        let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id == id) else {
+            return;
+        };
+        if conn.consumed(bytes, msgs, &self.cfg) {
+            // Edge-triggered: what arrived meanwhile gives no new event.
+            self.ready.push(slot);
+            let _ = self.waker.wake();
+        }
+    }
+
     /// Write every connection's queued bytes, one `writev` each.
     pub fn flush(&mut self) {
         self.now = Instant::now();
@@ -406,7 +498,7 @@ impl Server {
         dirty.sort_unstable();
         dirty.dedup();
         for &slot in &dirty {
-            self.flush_one(slot);
+            self.guard(slot, |s| s.flush_one(slot));
         }
         dirty.clear();
         if self.dirty.is_empty() {
@@ -456,6 +548,12 @@ impl Server {
     }
 
     fn reap(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
+        for (conn, message) in std::mem::take(&mut self.panics) {
+            sink(Event::Panic {
+                conn,
+                message: &message,
+            });
+        }
         while let Some(slot) = self.dead.pop() {
             if self.conns.get(slot).map(|c| c.state == State::Dead) != Some(true) {
                 continue;
@@ -500,13 +598,22 @@ impl Server {
                     }
                 }
             }
-            conn.report_close(1006, "", sink);
+            if conn.panicked {
+                conn.report_close(crate::wire::close::SERVER_ERROR, "internal error", sink);
+            } else {
+                conn.report_close(1006, "", sink);
+            }
             let _ = self.poll.registry().deregister(conn.transport.socket_mut());
         }
     }
 
     /// Queue a text (`binary == false`) or binary message to one connection.
     pub fn send(&mut self, id: ConnId, binary: bool, data: &[u8]) -> Result<(), SendError> {
+        self.guard(slot_of(id), |s| s.send_guarded(id, binary, data))
+            .unwrap_or(Err(SendError::NotOpen))
+    }
+
+    fn send_guarded(&mut self, id: ConnId, binary: bool, data: &[u8]) -> Result<(), SendError> {
         let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return Err(SendError::NotOpen);
@@ -648,6 +755,16 @@ impl Server {
         extra_headers: &[(String, String)],
         sink: &mut dyn FnMut(Event<'_>),
     ) -> bool {
+        self.guard(slot_of(id), |s| s.accept_guarded(id, extra_headers, sink))
+            .unwrap_or(false)
+    }
+
+    fn accept_guarded(
+        &mut self,
+        id: ConnId,
+        extra_headers: &[(String, String)],
+        sink: &mut dyn FnMut(Event<'_>),
+    ) -> bool {
         let ctx = ctx!(self);
         let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
             return false;
@@ -693,45 +810,54 @@ impl Server {
     /// Timers: deadlines, idle timeouts, pings. Call about once a second.
     pub fn tick(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
         self.now = Instant::now();
-        let ctx = ctx!(self);
-        for (slot, conn) in self.conns.iter_mut() {
-            if conn.deadline.is_some_and(|d| ctx.now >= d) {
-                if conn.state == State::Closing {
-                    conn.report_close(1006, "", sink);
-                }
-                conn.state = State::Dead;
-                self.dead.push(slot);
-                continue;
-            }
-            if conn.state != State::Open {
-                continue;
-            }
-            let ep = ctx.endpoints.get(conn.endpoint as usize);
-            let idle = ep
-                .and_then(|e| e.idle_timeout)
-                .or(conn.idle_timeout)
-                .or(ctx.cfg.idle_timeout)
-                .filter(|d| !d.is_zero());
-            if let Some(idle) = idle {
-                if ctx.now.duration_since(conn.last_seen) >= idle {
-                    conn.close(crate::wire::close::GOING_AWAY, "idle timeout", &ctx);
-                    self.dirty.push(slot);
-                    continue;
-                }
-            }
-            let every = ep
-                .and_then(|e| e.ping_interval)
-                .or(ctx.cfg.ping_interval)
-                .filter(|d| !d.is_zero());
-            if let Some(every) = every {
-                if ctx.now.duration_since(conn.last_ping) >= every {
-                    conn.ping(&ctx);
-                    self.dirty.push(slot);
-                }
-            }
+        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            self.guard(slot, |s| s.tick_one(slot, sink));
         }
         self.reap(sink);
         self.flush();
+    }
+
+    fn tick_one(&mut self, slot: usize, sink: &mut dyn FnMut(Event<'_>)) {
+        let ctx = ctx!(self);
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.deadline.is_some_and(|d| ctx.now >= d) {
+            if conn.state == State::Closing {
+                conn.report_close(1006, "", sink);
+            }
+            conn.state = State::Dead;
+            self.dead.push(slot);
+            return;
+        }
+        if conn.state != State::Open {
+            return;
+        }
+        let ep = ctx.endpoints.get(conn.endpoint as usize);
+        let idle = ep
+            .and_then(|e| e.idle_timeout)
+            .or(conn.idle_timeout)
+            .or(ctx.cfg.idle_timeout)
+            .filter(|d| !d.is_zero());
+        if let Some(idle) = idle.filter(|_| !conn.py_blocked) {
+            // (a connection waiting for Python is not idle)
+            if ctx.now.duration_since(conn.last_seen) >= idle {
+                conn.close(crate::wire::close::GOING_AWAY, "idle timeout", &ctx);
+                self.dirty.push(slot);
+                return;
+            }
+        }
+        let every = ep
+            .and_then(|e| e.ping_interval)
+            .or(ctx.cfg.ping_interval)
+            .filter(|d| !d.is_zero());
+        if let Some(every) = every {
+            if ctx.now.duration_since(conn.last_ping) >= every {
+                conn.ping(&ctx);
+                self.dirty.push(slot);
+            }
+        }
     }
 
     /// Stop listening and close every connection (WebSockets with `code`).
@@ -785,6 +911,9 @@ impl Server {
             messages_in: c.stats.msgs_in,
             messages_out: c.stats.msgs_out,
             queued: c.queued(),
+            pending_messages: c.py_msgs,
+            pending_bytes: c.py_bytes,
+            blocked: c.py_blocked,
         })
     }
 
@@ -804,3 +933,6 @@ impl Server {
         self.conns.iter().map(|(_, c)| c.id).collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -52,8 +52,9 @@ pub struct FrameReader {
     inflated: Vec<u8>,
     closed: bool,
     /// The first error: every later `feed` returns it again (the partial
-    /// message it interrupted is never finished).
-    failed: Option<CloseError>,
+    /// message it interrupted is never finished). Boxed: connections keep
+    /// a reader each, and errors are rare.
+    failed: Option<Box<CloseError>>,
     /// Largest message (after decompression) accepted; larger: close 1009.
     pub max_message: usize,
     /// Server side: client frames must be masked. Client side: must not be.
@@ -102,7 +103,7 @@ impl FrameReader {
 
     /// The error this reader failed with, if it did.
     pub fn error(&self) -> Option<CloseError> {
-        self.failed
+        self.failed.as_deref().copied()
     }
 
     /// Consume `input` (which is unmasked in place) and report each complete
@@ -132,8 +133,8 @@ impl FrameReader {
         input: &mut [u8],
         sink: &mut F,
     ) -> Result<usize, CloseError> {
-        if let Some(e) = self.failed {
-            return Err(e);
+        if let Some(e) = self.failed.as_deref() {
+            return Err(*e);
         }
         let go = std::cell::Cell::new(true);
         let mut s = |m: Message<'_>| {
@@ -143,7 +144,7 @@ impl FrameReader {
         };
         let r = self.feed_inner(input, &mut s, &go);
         if let Err(e) = r {
-            self.failed = Some(e);
+            self.failed = Some(Box::new(e));
             // Nothing of the interrupted message survives.
             self.partial = None;
             self.hdr_len = 0;

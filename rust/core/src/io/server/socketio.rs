@@ -38,36 +38,41 @@ impl Server {
         text: &str,
         sink: &mut dyn FnMut(Event<'_>),
     ) {
-        let Some(kind) = text.as_bytes().first() else {
+        // The packet type is one character, which need not be ASCII: split
+        // by chars, never at byte 1 (`4é` once panicked here).
+        let mut chars = text.chars();
+        let Some(kind) = chars.next() else {
             return;
         };
+        let rest = chars.as_str();
         match kind {
             // ping (v3 clients ping; probes too): answer pong with the same data
-            b'2' => {
+            '2' => {
                 let mut pong = Vec::with_capacity(text.len());
                 pong.push(b'3');
-                pong.extend_from_slice(&text.as_bytes()[1..]);
+                pong.extend_from_slice(rest.as_bytes());
                 self.sio_send(slot, &pong);
             }
             // close
-            b'1' => {
+            '1' => {
                 let ctx = ctx!(self);
                 if let Some(c) = self.conns.get_mut(slot) {
                     c.close(1000, "", &ctx);
                     self.dirty.push(slot);
                 }
             }
-            b'4' => self.sio_packet(slot, hook, &text[1..], sink),
+            '4' => self.sio_packet(slot, hook, rest, sink),
             // pong, upgrade, noop
             _ => {}
         }
     }
 
     fn sio_packet(&mut self, slot: usize, hook: bool, p: &str, sink: &mut dyn FnMut(Event<'_>)) {
-        let Some(ptype) = p.as_bytes().first().copied() else {
+        let mut chars = p.chars();
+        let Some(ptype) = chars.next() else {
             return;
         };
-        let rest = &p[1..];
+        let rest = chars.as_str();
         let (ns, rest) = match rest.strip_prefix('/') {
             Some(r) => match r.find(',') {
                 Some(i) => (&r[..i], &r[i + 1..]),
@@ -85,7 +90,7 @@ impl Server {
             .map(|r| r.socket_id.clone())
             .unwrap_or_default();
         match ptype {
-            b'0' => {
+            '0' => {
                 let known = ns.is_empty() || NAMESPACES.contains(&ns);
                 let mut out = Vec::new();
                 if !known {
@@ -108,7 +113,7 @@ impl Server {
                 }
                 self.sio_send(slot, &out);
             }
-            b'1' => {
+            '1' => {
                 if ns == "lobby" {
                     self.lobby_leave(slot);
                 } else if !ns.is_empty() {
@@ -128,7 +133,7 @@ impl Server {
                     s.namespaces.retain(|n| &**n != ns);
                 }
             }
-            b'2' => {
+            '2' => {
                 // An ack id may sit between the namespace and the array.
                 let args = rest.trim_start_matches(|c: char| c.is_ascii_digit());
                 match ns {
