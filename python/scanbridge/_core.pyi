@@ -14,6 +14,8 @@ EV_ROOM_NOTIFY: int
 EV_ROOM_FORWARD: int
 EV_ROOM_MEMBERSHIP: int
 EV_ROOM_CLIENTS: int
+#: (EV_PANIC, conn, message): a bug while handling conn; it was closed (1011).
+EV_PANIC: int
 
 class Server:
     """The core server. Call only from the event loop's thread."""
@@ -31,7 +33,14 @@ class Server:
         close_timeout: float = 3.0,
         handshake_timeout: float = 10.0,
         max_http_body: int = ...,
-    ) -> None: ...
+        max_pending_bytes: int | None = None,
+        max_pending_messages: int = 256,
+    ) -> None:
+        """``max_pending_bytes`` (None: max(4 MiB, max_message_bytes)) and
+        ``max_pending_messages`` bound what one connection may have handed to
+        Python (TEXT/BINARY events) and not yet reported with ``consumed``;
+        past either the core stops reading that socket until Python has
+        consumed half of it."""
     def add_endpoint(
         self,
         paths: list[str],
@@ -60,7 +69,11 @@ class Server:
     def set_listener_enabled(self, listener: int, enabled: bool) -> None: ...
     def listeners(self) -> list[tuple[int, str, int, bool, bool]]: ...
     def fileno(self) -> int: ...
-    def poll(self) -> tuple[list[tuple[Any, ...]], bool]: ...
+    def poll(self) -> tuple[list[tuple[Any, ...]], bool]:
+        """Events: (EV_TEXT, conn, str, nbytes), (EV_BINARY, conn, bytes, nbytes), ..."""
+    def consumed(self, conn: int, nbytes: int, messages: int = 1) -> None:
+        """Python is done with `messages` TEXT/BINARY events of `conn` (`nbytes`: their
+        last items summed). Every such event must be reported, or the connection stalls."""
     def flush(self) -> None: ...
     def send(self, conn: int, data: str | bytes) -> bool: ...
     def join(self, conn: int, room: str) -> bool: ...
@@ -96,6 +109,7 @@ def self_signed_cert(names: list[str]) -> tuple[str, str, str]: ...
 def load_pem_files(certfile: str, keyfile: str) -> tuple[bytes, bytes]: ...
 def origin_allowed(origin: str | None, patterns: list[str]) -> bool:
     """The WebSocket upgrade's Origin rule (rust/py/src/rules.rs), for HTTP routes."""
+
 def apply_mask(data: bytes, key: bytes | tuple[int, int, int, int]) -> bytes: ...
 def encode_frame(
     opcode: int, payload: bytes, mask_key: bytes | None = None, rsv1: bool = False

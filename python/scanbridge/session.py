@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -63,6 +64,9 @@ class Session:
         "__weakref__",
         "_app",
         "_busy",
+        "_dropped",
+        "_errors",
+        "_failed",
         "_queue",
         "close_code",
         "close_reason",
@@ -109,16 +113,28 @@ class Session:
         #: Free for the application's own per-session state.
         self.data: dict[str, Any] = {}
         self._busy = False
-        self._queue: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        #: Callbacks waiting for the running one: (callback, args, message
+        #: bytes, or -1 for callbacks that are not a message).
+        self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...], int]] = deque()
+        #: No more messages go to on_text/on_binary (they are dropped and
+        #: counted in `_dropped`): a send found it closed or overflowing, or
+        #: the application closed it. on_close still comes.
+        self._failed = False
+        self._dropped = 0
+        #: Callback errors by cause (exception type): only the first is logged.
+        self._errors: dict[str, int] = {}
 
     def _send(self, data: str | bytes) -> None:
         if self.closed:
+            self._failed = True
             raise SessionClosed(f"session {self.id} is closed")
         try:
             ok = self._app._core_send(self.conn, data)
         except BufferError as e:
+            self._failed = True
             raise SessionClosed(f"session {self.id}: {e}") from None
         if not ok:
+            self._failed = True
             raise SessionClosed(f"session {self.id} is closed")
 
     async def send_text(self, text: str) -> None:
@@ -154,6 +170,7 @@ class Session:
             )
         if len(reason.encode()) > 123:
             raise ValueError("close reason is longer than 123 bytes")
+        self._failed = True
         self._app._core_close(self.conn, code, reason)
 
     def __repr__(self) -> str:
