@@ -173,25 +173,27 @@ def _parse_only_command_errors(data: str | bytes) -> None:
         assert e.event()["event_type"] == "errors"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.text() | st.binary())
 def test_parse_command_any_text(data: str | bytes) -> None:
     _parse_only_command_errors(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(JSON)
 def test_parse_command_any_json_value(value: Any) -> None:
     _parse_only_command_errors(json.dumps(value))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, database=None)
 @given(COMMAND_LIKE)
 def test_parse_command_command_shaped_objects(obj: dict[str, Any]) -> None:
     _parse_only_command_errors(json.dumps(obj))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=None, database=None)
 @given(st.integers(1, 20_000), st.sampled_from(["[", '{"a":', '{"event_type":']))
 def test_parse_command_any_nesting(depth: int, opener: str) -> None:
     closer = {"[": "]", '{"a":': "}", '{"event_type":': "}"}[opener]
