@@ -15,11 +15,13 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import strict_client
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
 
@@ -59,16 +61,45 @@ def command(event_type: str, **fields: Any) -> tuple[str, str]:
 # ------------------------------------------------------------------ sync client
 
 
+def field_set(url: str) -> tuple[bool, bool]:
+    """(strict, acks) for a Streams URL: a connection without ?ext=1 or ?since= gets
+    the documented field set, which every event must keep to (strict_client)."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    yes = ("1", "true", "yes")
+    ext = query.get("ext", [""])[0] in yes or "since" in query
+    return not ext, query.get("acks", [""])[0] in yes
+
+
+def check_greeting(ev: dict[str, Any]) -> dict[str, Any]:
+    """The first event of every Streams connection: an unsolicited gateway_state."""
+    assert ev.get("event_type") == "gateway_state", f"first event is not gateway_state: {ev}"
+    assert "event_reference_id" not in ev, ev
+    return ev
+
+
 class Client:
-    """A sync Streams client with bounded reads."""
+    """A sync Streams client with bounded reads; ``strict``: every event is checked
+    against ProGlove's field tables (tests/strict_client.py)."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: ClientConnection, strict: bool = False, acks: bool = False) -> None:
         self.ws = ws
+        self.strict = strict
+        self.acks = acks
+        #: The gateway_state every client gets first (PROTOCOLS.md 1.1).
+        self.greeting: dict[str, Any] | None = None
 
-    def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+    def _read(self, timeout: float) -> dict[str, Any]:
         msg = self.ws.recv(timeout=timeout)
         assert isinstance(msg, str), f"binary frame from the Streams API: {msg!r}"
-        return json.loads(msg)
+        ev = json.loads(msg)
+        if self.strict:
+            strict_client.validate(ev, acks=self.acks)
+        return ev
+
+    def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        if self.greeting is None:
+            self.greeting = check_greeting(self._read(timeout))
+        return self._read(timeout)
 
     def next_of(self, *types: str, timeout: float = 5.0) -> dict[str, Any]:
         """The next event of one of `types`, skipping others (e.g. scanner_state)."""
@@ -105,8 +136,9 @@ class Client:
 @contextlib.contextmanager
 def connect(url: str, **kw: Any) -> Iterator[Client]:
     """`with connect(url) as client:` a sync Streams client (handshake bounded by 5 s)."""
+    strict, acks = field_set(url)
     with sync_connect(url, open_timeout=5, close_timeout=2, **kw) as ws:
-        yield Client(ws)
+        yield Client(ws, strict, acks)
 
 
 # ------------------------------------------------------------------ async client
@@ -115,9 +147,22 @@ def connect(url: str, **kw: Any) -> Iterator[Client]:
 class AsyncClient:
     def __init__(self, ws: Any) -> None:
         self.ws = ws
+        # The field set from the request the client sent (so no test can forget it).
+        request = getattr(ws, "request", None)
+        path = getattr(request, "path", None) or getattr(ws, "path", "/")
+        self.strict, self.acks = field_set(path)
+        self.greeting: dict[str, Any] | None = None
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
+        ev = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        if self.strict:
+            strict_client.validate(ev, acks=self.acks)
+        return ev
 
     async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
-        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        if self.greeting is None:
+            self.greeting = check_greeting(await self._read(timeout))
+        return await self._read(timeout)
 
     async def next_of(self, *types: str, timeout: float = 5.0) -> dict[str, Any]:
         async with asyncio.timeout(timeout):

@@ -57,7 +57,7 @@ def server() -> Iterator[ServerProcess]:
 
 
 def test_cli_scan_reaches_clients_on_root_and_streams_alias(server: ServerProcess) -> None:
-    with connect(server.url + "/") as root, connect(server.url + "/streams") as alias:
+    with connect(server.url + "/?ext=1") as root, connect(server.url + "/streams?ext=1") as alias:
         before = now_ms()
         printed = cli_scan(server.http_url, "4006381333931", device_serial="DEV-7")
         after = now_ms()
@@ -76,7 +76,7 @@ def test_cli_scan_reaches_clients_on_root_and_streams_alias(server: ServerProces
 
 
 def test_scan_without_device_serial_and_unicode_code(server: ServerProcess) -> None:
-    with connect(server.url) as c:
+    with connect(server.url + "/?ext=1") as c:
         first = cli_scan(server.http_url, "Grüße €")
         second = cli_scan(server.http_url, "plain")
         a, b = c.scans(2)
@@ -120,7 +120,10 @@ def scanners_server() -> Iterator[ServerProcess]:
 def _gateway_state_round_trip(c: Any) -> dict[str, Any]:
     eid, text = command("gateway_state!")
     c.send(text)
-    ev = c.next_of("gateway_state", "errors", "command_ack")
+    while True:  # the unsolicited gateway_state of the connect has no reference
+        ev = c.next_of("gateway_state", "errors", "command_ack")
+        if ev["event_type"] != "gateway_state" or "event_reference_id" in ev:
+            break
     assert ev["event_type"] == "gateway_state", ev
     assert ev["event_reference_id"] == eid
     return ev
@@ -225,14 +228,19 @@ def test_scanner_connectivity(scanners_server: ServerProcess) -> None:
         eid, text = command("scanner_connectivity!", disconnect=["D-1"])
         c.send(text)
         state = c.next_of("scanner_state")
-        assert_header(state)
+        assert_header(state, journaled=False)
         assert state["device_serial"] == "D-1"
         assert state["device_connected_state"] == "STATE_DISCONNECTED"
         assert state["device_disconnect_reason"] == "UNKNOWN"
         assert c.next_of("command_ack")["event_reference_id"] == eid
         ev = _gateway_state_round_trip(c)
         assert [d["device_serial"] for d in ev["device_connected_list"]] == ["D-2"]
+        # Unknown serials in disconnect are ignored, as ProGlove documents.
         eid, text = command("scanner_connectivity!", disconnect=["D-404"])
+        c.send(text)
+        assert c.next_of("command_ack", "errors")["event_reference_id"] == eid
+        # ... but not in connect.
+        eid, text = command("scanner_connectivity!", connect=["D-404"])
         c.send(text)
         ev = c.next_of("errors")
         assert (ev["error_code"], ev["event_reference_id"]) == ("ERROR_DEVICE_NOT_FOUND", eid)
@@ -246,6 +254,19 @@ def test_scanner_connectivity(scanners_server: ServerProcess) -> None:
         assert c.next_of("command_ack")["event_reference_id"] == eid
         ev = _gateway_state_round_trip(c)
         assert sorted(d["device_serial"] for d in ev["device_connected_list"]) == ["D-1", "D-2"]
+        # ProGlove's own example: disconnect first, then connect: every scanner ends on.
+        eid, text = command("scanner_connectivity!", disconnect="all", connect=True)
+        c.send(text)
+        states = [c.next_of("scanner_state") for _ in range(4)]
+        assert [s["device_connected_state"] for s in states] == [
+            "STATE_DISCONNECTED",
+            "STATE_DISCONNECTED",
+            "STATE_CONNECTED",
+            "STATE_CONNECTED",
+        ]
+        assert c.next_of("command_ack")["event_reference_id"] == eid
+        ev = _gateway_state_round_trip(c)
+        assert sorted(d["device_serial"] for d in ev["device_connected_list"]) == ["D-1", "D-2"]
 
 
 # ------------------------------------------------------------------------ nothing lost
@@ -253,7 +274,7 @@ def test_scanner_connectivity(scanners_server: ServerProcess) -> None:
 
 def test_reconnect_with_since_gets_missed_scans_then_live(server: ServerProcess) -> None:
     base = server.http_url
-    with connect(server.url) as c:
+    with connect(server.url + "/?ext=1") as c:
         cli_scan(base, "A1")
         last = c.next_of("scan")
         assert last["scan_code"] == "A1"
@@ -275,7 +296,7 @@ def test_nothing_lost_across_a_restart(tmp_path: Path) -> None:
     s = start_server(*args)
     try:
         base = s.http_url
-        with connect(s.url) as c:
+        with connect(s.url + "/?ext=1") as c:
             cli_scan(base, "BEFORE")
             seen = c.next_of("scan")
         away = [post_scan(base, code)[1]["seq"] for code in ("AWAY-1", "AWAY-2")]
@@ -283,7 +304,7 @@ def test_nothing_lost_across_a_restart(tmp_path: Path) -> None:
         s = start_server(*args)  # the same port right away, the same journal
         assert s.port == port
         # Never delivered: a client without since gets them.
-        with connect(s.url) as c:
+        with connect(s.url + "/?ext=1") as c:
             got = c.scans(2)
             assert [(e["scan_code"], e["seq"]) for e in got] == list(
                 zip(["AWAY-1", "AWAY-2"], away, strict=True)
@@ -334,10 +355,10 @@ def test_since_within_journal_has_no_gap_event(server: ServerProcess) -> None:
 def test_undelivered_scan_reaches_the_next_client_only(server: ServerProcess) -> None:
     base = server.http_url
     sent = post_scan(base, "NOBODY-HOME")[1]
-    with connect(server.url) as first:
+    with connect(server.url + "/?ext=1") as first:
         ev = first.next_of("scan")
         assert (ev["scan_code"], ev["seq"]) == ("NOBODY-HOME", sent["seq"])
-        with connect(server.url) as second:
+        with connect(server.url + "/?ext=1") as second:
             post_scan(base, "LIVE-BOTH")
             # The second client's first scan is the live one: no replay of the delivered scan.
             assert second.next_of("scan")["scan_code"] == "LIVE-BOTH"
@@ -493,7 +514,7 @@ async def test_app_on_scan_hooks(app: scanbridge.App, caplog: pytest.LogCaptureF
 
     await app.start()
     base = f"http://127.0.0.1:{app.port}"
-    async with websockets.connect(app.url + "/") as ws:
+    async with websockets.connect(app.url + "/?ext=1") as ws:
         c = AsyncClient(ws)
         s = await app.inject_scan("X")
         assert s is not None and s.seq is not None and UUID_RE.match(s.event_id)

@@ -616,7 +616,7 @@ def test_command_error_answers_with_an_errors_event() -> None:
     assert event["error_code"] == "ERROR_INVALID_COMMAND"
     assert event["error_severity"] == "ERROR"
     assert event["error_message"] == "display_template_id is 16 characters, at most 15 are allowed"
-    assert event["gateway_serial"] == "GW1"
+    assert "gateway_serial" not in event  # not a field of ProGlove's errors event
     no_ref = invalid("{").event()
     assert "event_reference_id" not in no_ref
 
@@ -720,7 +720,11 @@ def test_scan_event_aim_id() -> None:
         ("]E0", "EAN-13"),
         ("]E4", "EAN-8"),
         ("]C0", "CODE 128"),
-        ("]C1", "GS1-128"),
+        # One table, in Rust: GS1 variants are named after their symbology (the AIM
+        # id tells them apart), an add-on alone (]E1) is not an EAN-13.
+        ("]C1", "CODE 128"),
+        ("]E1", None),
+        ("]E3", "EAN-13"),
         ("]Q1", "QR CODE"),
         ("]d2", "DATA MATRIX"),
         ("]A0", "CODE 39"),
@@ -803,7 +807,9 @@ def test_error_event_options_and_limits() -> None:
     assert len(long["error_message"]) == 128
     assert long["error_message"].endswith("…")
     assert long["device_serial"] == "S"
-    assert long["gateway_serial"] == "G"
+    assert "gateway_serial" not in long
+    assert "event_reference_id" not in long  # "r" is not a UUID: never echoed
+    assert m.error_event(EVENT_ID, "ERROR_OK", "x")["event_reference_id"] == EVENT_ID
     assert m.error_event("r", "ERROR_TIMEOUT", "")["error_message"] == "ERROR_TIMEOUT"
     with pytest.raises(ValueError, match="ERROR_NOPE"):
         m.error_event("r", "ERROR_NOPE", "x")
@@ -841,8 +847,16 @@ def test_gateway_state_event() -> None:
             "device_model": "MARK 2",
             "device_manufacturer": "ProGlove",
         },
-        {"device_serial": "HID-0c2e-0b61"},
+        # Every entry has all four fields, 1-128 characters (strict clients need them).
+        {
+            "device_serial": "HID-0c2e-0b61",
+            "device_firmware_version": "unknown",
+            "device_model": "unknown",
+            "device_manufacturer": "unknown",
+        },
     ]
+    many = [{"device_serial": f"S{i}"} for i in range(60)]
+    assert len(m.gateway_state_event(None, "GW", "1", many)["device_connected_list"]) == 50
     decoded = m.decode_event(m.encode(event))
     assert isinstance(decoded, m.GatewayStateEvent)
     assert decoded.device_connected_list[0].device_firmware_version == "v1.2.3"

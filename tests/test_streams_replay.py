@@ -61,7 +61,7 @@ def test_recorded_streams_decode_exactly(
     fifo_server: tuple[ServerProcess, dict], serial: str, layout: str, codes: list[str]
 ) -> None:
     server, fifos = fifo_server
-    with connect(server.url) as c:
+    with connect(server.url + "/?ext=1") as c:
         for code in codes:
             write_fifo(fifos[serial], encode_keystrokes(code, layout=layout))
             (ev,) = scans_from(c, serial, 1)
@@ -146,7 +146,7 @@ def test_hand_built_key_events_decode(
 def test_two_codes_in_one_burst_arrive_in_order(fifo_server: tuple[ServerProcess, dict]) -> None:
     server, fifos = fifo_server
     burst = encode_keystrokes("FIRST-001") + encode_keystrokes("SECOND-002", start=0.1)
-    with connect(server.url) as c:
+    with connect(server.url + "/?ext=1") as c:
         write_fifo(fifos["BURST-1"], burst)
         a, b = scans_from(c, "BURST-1", 2)
         assert (a["scan_code"], b["scan_code"]) == ("FIRST-001", "SECOND-002")

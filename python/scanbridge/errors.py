@@ -5,7 +5,13 @@ Catch :class:`ScanbridgeError` for anything scanbridge raises on purpose.
 
 from __future__ import annotations
 
-__all__ = ["EventTooLarge", "JournalError", "JournalUnavailable", "ScanbridgeError"]
+__all__ = [
+    "EventTooLarge",
+    "JournalError",
+    "JournalUnavailable",
+    "ScanRefused",
+    "ScanbridgeError",
+]
 
 
 class ScanbridgeError(Exception):
@@ -35,3 +41,8 @@ class JournalUnavailable(JournalError):
 
 class EventTooLarge(JournalError):
     """An event is larger than the journal accepts (a share of ``journal_max_bytes``)."""
+
+
+class ScanRefused(ScanbridgeError):
+    """A scan that cannot be published as it is (an empty code, or one over 2000
+    characters: refused where it enters, never cut)."""

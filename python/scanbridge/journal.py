@@ -82,7 +82,7 @@ CREATE INDEX IF NOT EXISTS events_undelivered ON events(seq)
     WHERE kind = 'scan' AND delivered = 0;
 """
 
-_INSERT = "INSERT INTO events (seq, kind, created, data) VALUES (?, ?, ?, ?)"
+_INSERT = "INSERT INTO events (seq, kind, created, data, event_id) VALUES (?, ?, ?, ?, ?)"
 _INSERT_FULL = (
     "INSERT OR IGNORE INTO events (seq, kind, created, delivered, data) VALUES (?, ?, ?, ?, ?)"
 )
@@ -226,12 +226,21 @@ class Journal:
             conn.execute("PRAGMA journal_mode=WAL").fetchone()
             conn.execute(f"PRAGMA synchronous={self.synchronous.upper()}")
             conn.executescript(_SCHEMA)
+            self._migrate(conn)
             high = self._read_high_water(conn)
         except BaseException:
             conn.close()
             raise
         self._last_seq = max(self._last_seq, high)
         return conn
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """Add the ``event_id`` column (for ``?after=``) to a journal made before it."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        if "event_id" not in columns:
+            conn.execute("ALTER TABLE events ADD COLUMN event_id TEXT")
+        conn.execute("CREATE INDEX IF NOT EXISTS events_event_id ON events(event_id)")
 
     def _open_reader(self) -> None:
         if self._path is None:
@@ -501,7 +510,7 @@ class Journal:
         with self._wlock:
             seq = self._last_seq
             out: list[tuple[int, bytes]] = []
-            rows: list[tuple[int, str, float, bytes]] = []
+            rows: list[tuple[int, str, float, bytes, str | None]] = []
             created = self._clock()
             added = 0
             for event in events:
@@ -516,7 +525,16 @@ class Journal:
                         f"{self.max_event_bytes} bytes one event may take",
                     )
                 out.append((seq, data))
-                rows.append((seq, str(event.get("event_type", "")), created, data))
+                eid = event.get("event_id")
+                rows.append(
+                    (
+                        seq,
+                        str(event.get("event_type", "")),
+                        created,
+                        data,
+                        eid if isinstance(eid, str) else None,
+                    )
+                )
                 added += len(data)
             try:
                 conn = self._writable()
@@ -681,6 +699,26 @@ class Journal:
                 pending = set(self._pending_delivered)
                 rows = [row for row in rows if row[0] not in pending]
         return rows
+
+    def seq_of(self, event_id: str) -> int | None:
+        """The seq of the event with ``event_id``, or None when the journal does not
+        hold it (pruned, from a lost journal, or never sent)."""
+        with self._reading() as conn:
+            if conn is None:
+                return None
+            try:
+                row = conn.execute(
+                    "SELECT seq FROM events WHERE event_id = ? LIMIT 1", (event_id,)
+                ).fetchone()
+                if row is None:  # rows written before the event_id column existed
+                    row = conn.execute(
+                        "SELECT seq FROM events WHERE event_id IS NULL AND data LIKE ? LIMIT 1",
+                        (f'%"event_id":"{event_id}"%',),
+                    ).fetchone()
+            except sqlite3.Error as exc:
+                self._read_failed(exc)
+                return None
+        return None if row is None else int(row[0])
 
     def last_seq(self) -> int:
         """The seq of the newest event stored (0 for a new journal)."""

@@ -8,7 +8,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from . import _core
-from .errors import EventTooLarge, JournalError
+from .errors import EventTooLarge, JournalError, ScanRefused
 from .http import HTTPError, Request, Response
 from .streams.messages import SERIAL_MAX
 
@@ -71,6 +71,8 @@ def install_routes(app: App) -> None:
             raise HTTPError(503, "the Streams service is not running")
         try:
             scan = await app.inject_scan(body["code"], serial)
+        except ScanRefused as e:
+            raise HTTPError(400, f"scan refused: {e}") from None
         except EventTooLarge as e:
             raise HTTPError(413, f"scan refused: {e.reason}") from None
         except JournalError as e:
@@ -105,12 +107,21 @@ def install_routes(app: App) -> None:
     async def devices(request: Request) -> Response:
         if app.streams is None:
             return Response.json([])
-        return Response.json(
-            [
-                {"device_serial": d.serial, "device_model": d.model, "connected": d.connected}
-                for d in app.streams.devices()
-            ]
-        )
+        svc = app.streams
+        out = []
+        for serial, src in svc.sources.items():
+            d = src.device
+            entry: dict[str, object] = {
+                "device_serial": serial,
+                "device_model": d.model,
+                "connected": d.connected,
+                "blocked": svc.commands.blocked(serial),
+            }
+            screen = getattr(src, "screen", None)
+            if screen is not None:  # the demo scanner's simulated display
+                entry["screen"] = screen()
+            out.append(entry)
+        return Response.json(out)
 
     @app.route("GET", "/")
     async def index(request: Request) -> Response:

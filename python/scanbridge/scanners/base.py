@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +19,10 @@ class DeviceInfo:
     model: str = "unknown"
     manufacturer: str = "unknown"
     firmware: str = "unknown"
+    #: Reported to clients as connected (scanner_state).
     connected: bool = False
+    #: Physically there (its source has it open), whatever scanner_connectivity! said.
+    present: bool = False
 
 
 class Sink:
@@ -52,23 +54,29 @@ class Source:
         raise NotImplementedError
 
     async def command(self, command: Any) -> bool:
-        """A Streams command for this device (feedback!, display!, ...).
+        """A Streams command for this device (``feedback!``, ``display!``).
 
-        Returns True when the device acted on it, False when it can't (the
-        command still reaches the Python hooks).
+        Returns True when the device carried it out, False when it can't (the
+        client then gets ``ERROR_UNKNOWN``).
         """
         log.info(
             "%s %s: %s not supported by this source",
             self.kind,
             self.device.serial,
-            getattr(command, "event_type", command),
+            command_kind(command),
         )
         return False
+
+    async def notify(self, command: Any) -> None:
+        """A command scanbridge carried out itself (``trigger_block!``), for sources
+        that show it (the demo scanner)."""
 
     async def set_connected(self, connected: bool) -> None:
         """scanner_connectivity!: connect or disconnect the device."""
         self.enabled = connected
 
 
-SourceFactory = Callable[..., Source]
-Emit = Callable[[Scan], Awaitable[None]]
+def command_kind(command: Any) -> str:
+    """A command's event_type (``display!``...): the tag of its msgspec Struct."""
+    config = getattr(type(command), "__struct_config__", None)
+    return str(getattr(config, "tag", None) or getattr(command, "event_type", command))

@@ -14,7 +14,7 @@ from typing import Any
 from .. import _core
 from ..config import ScannerConfig
 from ..scan import Scan
-from .base import DeviceInfo, Sink, Source
+from .base import DeviceInfo, Sink, Source, command_kind
 from .linux import list_hidraw
 
 log = logging.getLogger("scanbridge.scanners.hidraw")
@@ -97,7 +97,7 @@ class HidrawSource(Source):
         symbology = _core.symbology_name(aim, data) if aim else None
         await sink.scan(
             Scan(
-                data.decode("utf-8", "replace"),
+                data.decode("utf-8", "ignore"),  # invalid bytes stay in scan_bytes
                 data,
                 self.device.serial,
                 symbology=symbology,
@@ -108,7 +108,7 @@ class HidrawSource(Source):
         )
 
     async def command(self, command: Any) -> bool:
-        if getattr(command, "event_type", "") != "feedback!" or self._fd is None:
+        if command_kind(command) != "feedback!" or self._fd is None:
             return await super().command(command)
         negative = command.feedback_action_id == "FEEDBACK_NEGATIVE"
         report = self._parser.error_report() if negative else self._parser.beep_report()

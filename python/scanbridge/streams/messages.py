@@ -62,6 +62,8 @@ from typing import Annotated, Any, Final, Literal, TypeAlias
 
 import msgspec
 
+from .. import _core
+
 __all__ = [
     "API_VERSION",
     "COMMAND_API_VERSIONS",
@@ -107,7 +109,7 @@ __all__ = [
 API_VERSION: Final = "1.0"
 """The api_version of every event the server sends."""
 
-COMMAND_API_VERSIONS: Final = ("1.0", "1.1")
+COMMAND_API_VERSIONS: Final = ("1.0", "1.1", "1.2")
 
 EVENT_TYPES: Final = (
     "scan",
@@ -140,14 +142,17 @@ TRIGGER_GESTURES: Final = ("TRIGGER_SINGLE_CLICK", "TRIGGER_DOUBLE_CLICK", "TRIG
 
 ERROR_SEVERITIES: Final = ("WARNING", "ERROR", "CRITICAL")
 
-ERROR_CODES: Final = (
-    "ERROR_INVALID_COMMAND",
-    "ERROR_DEVICE_NOT_FOUND",
-    "ERROR_TIMEOUT",
+DOCUMENTED_ERROR_CODES: Final = (
     "ERROR_UNKNOWN",
     "ERROR_OK",
-    "ERROR_REPLAY_GAP",
+    "ERROR_INVALID_COMMAND",
+    "ERROR_TIMEOUT",
+    "ERROR_DEVICE_NOT_FOUND",
 )
+"""The error codes ProGlove documents (the documented field set sends only these)."""
+
+ERROR_CODES: Final = (*DOCUMENTED_ERROR_CODES, "ERROR_REPLAY_GAP")
+"""Every error code; ``ERROR_REPLAY_GAP`` is an extension (PROTOCOLS.md 1.3)."""
 
 DEVICE_STATES: Final = ("STATE_CONNECTED", "STATE_DISCONNECTED")
 
@@ -156,6 +161,8 @@ TIME_CREATED_MIN: Final = 1_546_300_800_000
 TIME_CREATED_MAX: Final = 99_999_999_999_999
 
 SERIAL_MAX: Final = 128
+SCAN_CODE_MAX: Final = 2000
+DEVICE_LIST_MAX: Final = 50
 DISPLAY_TEMPLATE_ID_MAX: Final = 15
 DISPLAY_FIELDS_MAX: Final = 12
 DISPLAY_HEADER_MAX: Final = 40
@@ -188,84 +195,179 @@ EventId = Annotated[str, msgspec.Meta(pattern=f"^{_UUID_RE.pattern}$")]
 # ------------------------------------------------------------------------ event models
 
 
-class _EventBase(msgspec.Struct, kw_only=True, tag_field="event_type", omit_defaults=True):
-    api_version: str
-    event_id: str
-    time_created: int
-    seq: int | None = None
-    """Position in the server's journal (scanbridge extension)."""
+# Each event has one Struct for the documented field set (exactly ProGlove's
+# fields and constraints; unknown fields are rejected, as ProGlove's reference
+# client does) and a subclass for the extended set (PROTOCOLS.md 1.0).  The
+# documented Structs are the single source of which fields a default client
+# gets (:func:`documented`).
+
+ScanCode = Annotated[str, msgspec.Meta(min_length=1, max_length=SCAN_CODE_MAX)]
+ErrorMessage = Annotated[str, msgspec.Meta(min_length=1, max_length=ERROR_MESSAGE_MAX)]
+DocumentedErrorCode: TypeAlias = Literal[
+    "ERROR_UNKNOWN",
+    "ERROR_OK",
+    "ERROR_INVALID_COMMAND",
+    "ERROR_TIMEOUT",
+    "ERROR_DEVICE_NOT_FOUND",
+]
+
+
+class _EventBase(
+    msgspec.Struct,
+    kw_only=True,
+    tag_field="event_type",
+    omit_defaults=True,
+    forbid_unknown_fields=True,
+):
+    api_version: Literal["1.0"]
+    event_id: EventId
+    time_created: TimeCreated
 
 
 class ScanEvent(_EventBase, tag="scan"):
-    scan_code: str
-    device_serial: str
-    gateway_serial: str
+    scan_code: ScanCode
+    device_serial: Serial
+    gateway_serial: Serial
+
+
+class ScannerStateEvent(_EventBase, tag="scanner_state"):
+    device_serial: Serial
+    gateway_serial: Serial
+    device_connected_state: DeviceState
+    device_disconnect_reason: Literal["UNKNOWN"] | None = None
+
+
+class ButtonPressedEvent(_EventBase, tag="button_pressed"):
+    device_serial: Serial
+    gateway_serial: Serial
+    trigger_gesture: Literal["TRIGGER_DOUBLE_CLICK"]
+
+
+class ErrorEvent(_EventBase, tag="errors"):
+    error_severity: Severity
+    error_code: DocumentedErrorCode
+    error_message: ErrorMessage
+    event_reference_id: EventId | None = None
+    device_serial: Serial | None = None
+
+
+class DeviceInfo(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    device_serial: Serial
+    device_firmware_version: Serial
+    device_model: Serial
+    device_manufacturer: Serial
+
+
+class GatewayStateEvent(_EventBase, tag="gateway_state"):
+    gateway_serial: Serial
+    gateway_app_version: Serial
+    device_connected_list: Annotated[list[DeviceInfo], msgspec.Meta(max_length=DEVICE_LIST_MAX)]
+    event_reference_id: EventId | None = None
+
+
+DocumentedEvent: TypeAlias = (
+    ScanEvent | ScannerStateEvent | ButtonPressedEvent | ErrorEvent | GatewayStateEvent
+)
+
+
+class ScanEventExt(ScanEvent, tag="scan"):
+    seq: int | None = None
+    """Position in the server's journal (scanbridge extension)."""
     scan_bytes: str | None = None
     device_model: str | None = None
     scan_decode_symbology: str | None = None
     scan_aim_id: str | None = None
 
 
-class ScannerStateEvent(_EventBase, tag="scanner_state"):
-    device_serial: str
-    gateway_serial: str
-    device_connected_state: DeviceState
-    device_disconnect_reason: str | None = None
+class ScannerStateEventExt(ScannerStateEvent, tag="scanner_state"):
+    seq: int | None = None
     device_model: str | None = None
 
 
-class ButtonPressedEvent(_EventBase, tag="button_pressed"):
-    device_serial: str
-    gateway_serial: str
-    trigger_gesture: str
+class ButtonPressedEventExt(ButtonPressedEvent, tag="button_pressed"):
+    seq: int | None = None
 
 
-class ErrorEvent(_EventBase, tag="errors"):
-    error_code: str
-    error_severity: Severity
-    error_message: str
-    event_reference_id: str | None = None
-    device_serial: str | None = None
-    gateway_serial: str | None = None
+class ErrorEventExt(ErrorEvent, tag="errors"):
+    error_code: Literal[  # type: ignore[assignment]
+        "ERROR_UNKNOWN",
+        "ERROR_OK",
+        "ERROR_INVALID_COMMAND",
+        "ERROR_TIMEOUT",
+        "ERROR_DEVICE_NOT_FOUND",
+        "ERROR_REPLAY_GAP",
+    ]
 
 
-class DeviceInfo(msgspec.Struct, kw_only=True, omit_defaults=True):
-    device_serial: str
-    device_firmware_version: str | None = None
-    device_model: str | None = None
-    device_manufacturer: str | None = None
-
-
-class GatewayStateEvent(_EventBase, tag="gateway_state"):
-    gateway_serial: str
-    gateway_app_version: str
-    device_connected_list: list[DeviceInfo]
-    event_reference_id: str | None = None
+class GatewayStateEventExt(GatewayStateEvent, tag="gateway_state"):
+    pass
 
 
 class CommandAckEvent(_EventBase, tag="command_ack"):
-    event_reference_id: str
-    gateway_serial: str | None = None
+    """Extension: a command was carried out (clients connected with ``?acks=1``)."""
+
+    event_reference_id: EventId
+    gateway_serial: Serial | None = None
 
 
 Event: TypeAlias = (
-    ScanEvent
-    | ScannerStateEvent
-    | ButtonPressedEvent
-    | ErrorEvent
-    | GatewayStateEvent
+    ScanEventExt
+    | ScannerStateEventExt
+    | ButtonPressedEventExt
+    | ErrorEventExt
+    | GatewayStateEventExt
     | CommandAckEvent
 )
+"""Any event a client may receive (the extended set)."""
 
 _event_decoder: Final = msgspec.json.Decoder(Event)
+_documented_decoder: Final = msgspec.json.Decoder(DocumentedEvent)
 
 
 def decode_event(data: str | bytes) -> Event:
-    """Decode one server-to-client event (for clients and tests).
+    """Decode one server-to-client event of either field set (for clients and tests).
 
     Raises :class:`msgspec.ValidationError` / :class:`msgspec.DecodeError`.
     """
     return _event_decoder.decode(data)
+
+
+def decode_documented_event(data: str | bytes) -> DocumentedEvent:
+    """Decode an event of the documented field set; any other field is an error."""
+    return _documented_decoder.decode(data)
+
+
+#: event_type -> the fields of the documented set, from the documented Structs.
+DOCUMENTED_FIELDS: Final[dict[str, frozenset[str]]] = {
+    cls.__struct_config__.tag: frozenset(cls.__struct_fields__) | {"event_type"}  # type: ignore[misc]
+    for cls in (ScanEvent, ScannerStateEvent, ButtonPressedEvent, ErrorEvent, GatewayStateEvent)
+}
+
+
+def command_type(cmd: Command) -> str:
+    """A parsed command's ``event_type`` (the tag of its Struct), e.g. ``"display!"``."""
+    return str(type(cmd).__struct_config__.tag)
+
+
+def is_event_id(text: object) -> bool:
+    """True for a lowercase UUID (the form of every ``event_id``)."""
+    return isinstance(text, str) and _UUID_RE.fullmatch(text) is not None
+
+
+def documented(event: dict[str, Any]) -> dict[str, Any] | None:
+    """The documented field set of an (extended) event dict, or None when the
+    event has no documented form (``command_ack``).
+
+    Extension fields are left out; ``ERROR_REPLAY_GAP`` becomes
+    ``ERROR_UNKNOWN`` (its message names the gap).
+    """
+    fields = DOCUMENTED_FIELDS.get(event.get("event_type", ""))
+    if fields is None:
+        return None
+    out = {k: v for k, v in event.items() if k in fields}
+    if out.get("error_code") == "ERROR_REPLAY_GAP":
+        out["error_code"] = "ERROR_UNKNOWN"
+    return out
 
 
 # ---------------------------------------------------------------------- command models
@@ -278,7 +380,7 @@ class DisplayField(msgspec.Struct, kw_only=True):
 
 
 class _CommandBase(msgspec.Struct, kw_only=True, tag_field="event_type"):
-    api_version: Literal["1.0", "1.1"]
+    api_version: Literal["1.0", "1.1", "1.2"]
     event_id: EventId
     time_created: TimeCreated
 
@@ -755,44 +857,14 @@ def _header(event_type: str) -> dict[str, Any]:
     }
 
 
-# AIM symbology identifiers (ISO/IEC 15424, "]" + code character + modifier)
-# mapped to ProGlove-style symbology names.  Keyed by the code character; a
-# few code characters depend on the modifier as well.
-_AIM_BY_MODIFIER: Final = {
-    "E0": "EAN-13",
-    "E1": "EAN-13",
-    "E2": "EAN-13",
-    "E3": "EAN-13",
-    "E4": "EAN-8",
-    "C0": "CODE 128",
-    "C1": "GS1-128",
-    "C2": "CODE 128",
-    "C4": "CODE 128",
-}
-_AIM_BY_CODE: Final = {
-    "A": "CODE 39",
-    "C": "CODE 128",
-    "d": "DATA MATRIX",
-    "e": "GS1 DATABAR",
-    "E": "EAN-13",
-    "F": "CODABAR",
-    "G": "CODE 93",
-    "I": "INTERLEAVED 2 OF 5",
-    "L": "PDF417",
-    "Q": "QR CODE",
-    "z": "AZTEC",
-    "U": "MAXICODE",
-    "H": "CODE 11",
-    "M": "MSI",
-}
-
-
 def symbology_from_aim(aim_id: str | None) -> str | None:
-    """The ProGlove-style symbology name for an AIM id such as ``]E0``, or None."""
-    if not aim_id or len(aim_id) < 2 or aim_id[0] != "]":
+    """The ProGlove-style symbology name for an AIM id such as ``]E0``, or None.
+
+    One table, in Rust (``hid/pos.rs``), shared with the HID POS source.
+    """
+    if not aim_id:
         return None
-    body = aim_id[1:3]
-    return _AIM_BY_MODIFIER.get(body) or _AIM_BY_CODE.get(body[0])
+    return _core.symbology_name(aim_id)
 
 
 def scan_event(
@@ -916,15 +988,14 @@ def error_event(
     if len(message) > ERROR_MESSAGE_MAX:
         message = message[: ERROR_MESSAGE_MAX - 1] + "…"
     event = _header("errors")
-    if reference_id is not None:
+    if reference_id is not None and _UUID_RE.fullmatch(reference_id):
         event["event_reference_id"] = reference_id
     event["error_severity"] = severity
     event["error_code"] = code
     event["error_message"] = message
     if device_serial is not None:
         event["device_serial"] = device_serial
-    if gateway_serial is not None:
-        event["gateway_serial"] = gateway_serial
+    del gateway_serial  # not a field of ProGlove's errors event
     return event
 
 
@@ -934,6 +1005,12 @@ _DEVICE_KEYS: Final = (
     "device_model",
     "device_manufacturer",
 )
+
+
+def _text128(value: object) -> str:
+    """A 1-128 character text for a device field ("unknown" when there is none)."""
+    text = str(value) if value is not None else ""
+    return text[:SERIAL_MAX] if text else "unknown"
 
 
 def gateway_state_event(
@@ -949,10 +1026,10 @@ def gateway_state_event(
     are sent, and only when not None.
     """
     listed: list[dict[str, Any]] = []
-    for i, device in enumerate(devices):
+    for i, device in enumerate(devices[:DEVICE_LIST_MAX]):
         if not device.get("device_serial"):
             raise ValueError(f"devices[{i}] has no device_serial")
-        listed.append({k: device[k] for k in _DEVICE_KEYS if device.get(k) is not None})
+        listed.append({k: _text128(device.get(k)) for k in _DEVICE_KEYS})
     event = _header("gateway_state")
     if reference_id is not None:
         event["event_reference_id"] = reference_id

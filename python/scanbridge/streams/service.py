@@ -1,15 +1,16 @@
 """The Streams service: scans in from sources, events out to every Streams client.
 
-Each event is journaled (it gets its ``seq``) and then framed once and
-queued to every member of the ``streams`` room by the Rust core. Commands
-from clients are validated here and routed to the device's source and to
-the Python hooks.
+Each event is journaled (it gets its ``seq``), then framed once per field set
+(PROTOCOLS.md 1.0) and queued by the Rust core to every member of the room of
+that set: ``streams`` (the documented fields, the default) or ``streams.ext``
+(the extended fields, for clients that connected with ``?ext=1`` or
+``?since=``).  Commands are carried out or answered in
+:mod:`scanbridge.streams.commands`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import inspect
 import logging
@@ -18,15 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from .. import __version__
 from ..config import Config
-from ..errors import JournalError
+from ..errors import JournalError, ScanRefused
 from ..journal import Journal, default_journal_path
 from ..journal_writer import JournalWriter, Stored
 from ..scan import Scan
 from ..scanners.base import DeviceInfo, Sink, Source
 from ..session import Session
 from . import messages as m
+from .commands import Commands
 
 if TYPE_CHECKING:
     from ..app import App
@@ -34,6 +38,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("scanbridge.streams")
 
 ROOM = "streams"
+"""Clients of the documented field set."""
+ROOM_EXT = "streams.ext"
+"""Clients of the extended field set."""
+_YES = ("1", "true", "yes")
 #: Restart a crashed source after this long, doubling up to the max.
 RESTART_MIN, RESTART_MAX = 0.5, 30.0
 
@@ -94,7 +102,7 @@ class StreamsService(Sink):
         #: The seq of the newest event handed to the room (replays stop there:
         #: what is stored but not yet sent reaches a new client through the room).
         self._sent_seq = self.journal.last_seq()
-        self.blocked_total = 0
+        self.commands = Commands(self)
         self.sources: dict[str, Source] = {}
         self.scan_hooks: list[ScanHook] = []
         self.command_hooks: list[CommandHook] = []
@@ -194,7 +202,7 @@ class StreamsService(Sink):
         delivered_scans: list[int] = []
         for st in stored:
             if core is not None:
-                delivered, _ = core.publish(ROOM, st.data.decode())
+                delivered = self._publish(core, st.event, st.data)
                 if delivered and st.event.get("event_type") == "scan":
                     delivered_scans.append(st.seq)
             self._sent_seq = max(self._sent_seq, st.seq)
@@ -209,6 +217,24 @@ class StreamsService(Sink):
         if delivered_scans and self.writer is not None:
             self.writer.mark_delivered(delivered_scans)
 
+    @staticmethod
+    def _publish(core: Any, event: dict[str, Any], data: bytes | None = None) -> int:
+        """Send one event to both rooms, each in its field set; returns the deliveries."""
+        ext = (data if data is not None else m.encode(event)).decode()
+        delivered, _ = core.publish(ROOM_EXT, ext)
+        doc = m.documented(event)
+        if doc is not None:
+            n, _ = core.publish(ROOM, m.encode(doc).decode())
+            delivered += n
+        return delivered
+
+    def broadcast_unjournaled(self, event: dict[str, Any]) -> None:
+        """Send an event that is not journaled (a notice) to every Streams client."""
+        core = self.app._core
+        if core is not None:
+            self._publish(core, event)
+            self.app._schedule_flush()
+
     def _on_health(self, ok: bool, reason: str) -> None:
         """Tell every Streams client when the journal stops (and starts) storing."""
         if ok:
@@ -218,7 +244,6 @@ class StreamsService(Sink):
                 "ERROR_OK",
                 "the journal stores again",
                 "WARNING",
-                gateway_serial=self.gateway_serial,
             )
         else:
             event = m.error_event(
@@ -226,12 +251,8 @@ class StreamsService(Sink):
                 "ERROR_UNKNOWN",
                 f"journal cannot store, scans are held: {reason}",
                 "CRITICAL",
-                gateway_serial=self.gateway_serial,
             )
-        core = self.app._core
-        if core is not None:
-            core.publish(ROOM, m.encode(event).decode())
-            self.app._schedule_flush()
+        self.broadcast_unjournaled(event)
 
     def journal_stats(self) -> dict[str, int]:
         """The journal's stats plus the writer's (held, refused, stored, commits)."""
@@ -239,7 +260,7 @@ class StreamsService(Sink):
         if self.writer is not None:
             out.update(self.writer.stats())
         out["healthy"] = int(self.healthy)
-        out["blocked"] = self.blocked_total
+        out["blocked"] = self.commands.blocked_total
         return out
 
     @property
@@ -260,6 +281,22 @@ class StreamsService(Sink):
         store (see :mod:`scanbridge.journal_writer`).
         """
         if self.app._handle_config_barcode(scan):
+            return None
+        if self.commands.blocks(scan.device_serial, "TRIGGER_SINGLE_CLICK"):
+            return None
+        refused = _code_problem(scan.code)
+        if refused is not None:
+            if not hold:
+                raise ScanRefused(refused)
+            log.error("scan from %s refused: %s", scan.device_serial, refused)
+            self.broadcast_unjournaled(
+                m.error_event(
+                    None,
+                    "ERROR_UNKNOWN",
+                    f"scan refused: {refused}",
+                    device_serial=scan.device_serial,
+                )
+            )
             return None
         for hook in self.scan_hooks:
             try:
@@ -289,9 +326,16 @@ class StreamsService(Sink):
         return scan
 
     async def state(self, device: DeviceInfo, connected: bool) -> None:
-        self._state(device, connected)
+        """A source saw its device appear or go (a scanner_connectivity! disconnect
+        keeps a present device reported as disconnected)."""
+        device.present = connected
+        src = self.sources.get(device.serial)
+        effective = connected and (src is None or src.enabled)
+        if effective != device.connected or not connected:
+            self.set_state(device, effective)
 
-    def _state(self, device: DeviceInfo, connected: bool) -> asyncio.Future[tuple[int, bytes]]:
+    def set_state(self, device: DeviceInfo, connected: bool) -> asyncio.Future[tuple[int, bytes]]:
+        """Report ``device`` as connected or not (a journaled scanner_state event)."""
         device.connected = connected
         return self._submit(
             m.scanner_state_event(
@@ -301,6 +345,8 @@ class StreamsService(Sink):
         )
 
     async def button(self, device: DeviceInfo, gesture: str) -> None:
+        if self.commands.blocks(device.serial, gesture):
+            return
         self._submit(m.button_pressed_event(device.serial, self.gateway_serial, gesture), hold=True)
 
     def devices(self) -> list[DeviceInfo]:
@@ -309,145 +355,114 @@ class StreamsService(Sink):
     # ---- the endpoint ---------------------------------------------------
 
     def connect(self, session: Session) -> None:
-        """Replay what the client missed, then join the live room (no await in between)."""
+        """Greet, replay what the client missed, then join the live room of its field
+        set (no await in between, so no event falls between replay and live)."""
         core = self.app._core
         assert core is not None
-        session.data["acks"] = session.query.get("acks", "") in ("1", "true", "yes")
-        since = session.query.get("since")
-        if since is not None:
-            try:
-                seq = int(since)
-            except ValueError:
-                session.send_nowait(
-                    m.encode(
-                        m.error_event(
-                            None, "ERROR_INVALID_COMMAND", f"since={since!r} is not an integer"
-                        )
-                    ).decode()
-                )
-                seq = self.journal.last_seq()
-                gap, events = False, []
-            else:
-                gap, events = self.journal.since(seq, upto=self._sent_seq)
-            if gap:
-                last = self.journal.last_seq()
-                text = (
-                    f"seq {seq} is beyond the journal's last seq {last} (that journal was lost)"
-                    if seq > last
-                    else f"the journal no longer holds events after seq {seq}"
-                )
-                session.send_nowait(
-                    m.encode(m.error_event(None, "ERROR_REPLAY_GAP", text, "WARNING")).decode()
-                )
+        q = session.query
+        ext = q.get("ext", "") in _YES or "since" in q
+        session.data["ext"] = ext
+        session.data["acks"] = q.get("acks", "") in _YES
+        self.send(session, self.gateway_state(None))
+        if "since" in q:
+            events = self._replay_since(session, q["since"])
+        elif "after" in q:
+            events = self._replay_after(session, q["after"])
         else:
             events = self.journal.undelivered(self.config.undelivered_ttl, upto=self._sent_seq)
         for _, data in events:
-            session.send_nowait(data.decode())
+            if ext:
+                session.send_nowait(data.decode())
+            else:
+                doc = m.documented(msgspec.json.decode(data))
+                if doc is not None:
+                    session.send_nowait(m.encode(doc).decode())
         if events and self.writer is not None:
             # Replayed (with or without since) counts as received.
             self.writer.mark_delivered([s for s, _ in events])
-        core.join(session.conn, ROOM)
+        core.join(session.conn, ROOM_EXT if ext else ROOM)
 
-    async def command(self, session: Session, text: str) -> None:
+    def _replay_since(self, session: Session, since: str) -> list[tuple[int, bytes]]:
         try:
-            cmd = m.parse_command(text)
-        except m.CommandError as e:
-            await self._reply(session, e.event())
-            return
-        ref = cmd.event_id
-        serials: list[str] = []
-        if isinstance(cmd, m.GatewayStateCommand):
-            await self._reply(
+            seq = int(since)
+        except ValueError:
+            self.send(
                 session,
-                m.gateway_state_event(
-                    ref,
-                    self.gateway_serial,
-                    __version__,
-                    [
-                        {
-                            "device_serial": d.serial,
-                            "device_model": d.model,
-                            "device_manufacturer": d.manufacturer,
-                            "device_firmware_version": d.firmware,
-                        }
-                        for d in self.devices()
-                        if d.connected
-                    ],
+                m.error_event(None, "ERROR_INVALID_COMMAND", f"since={since!r} is not an integer"),
+            )
+            return []
+        return self._replay_from(session, seq)
+
+    def _replay_after(self, session: Session, after: str) -> list[tuple[int, bytes]]:
+        if not m.is_event_id(after):
+            self.send(
+                session,
+                m.error_event(
+                    None, "ERROR_INVALID_COMMAND", f"after={after[:40]!r} is not an event_id"
                 ),
             )
-            await self._run_command_hooks(cmd, session)
+            return []
+        seq = self.journal.seq_of(after)
+        if seq is None:
+            # Pruned, from a lost journal, or never sent: say so, then all it holds.
+            _, events = self.journal.since(0, upto=self._sent_seq)
+            self._gap(session, f"event {after} is not in the journal; sending all it holds")
+            return events
+        return self._replay_from(session, seq)
+
+    def _replay_from(self, session: Session, seq: int) -> list[tuple[int, bytes]]:
+        gap, events = self.journal.since(seq, upto=self._sent_seq)
+        if gap:
+            last = self.journal.last_seq()
+            self._gap(
+                session,
+                f"seq {seq} is beyond the journal's last seq {last} (that journal was lost)"
+                if seq > last
+                else f"the journal no longer holds events after seq {seq}",
+            )
+        return events
+
+    def _gap(self, session: Session, text: str) -> None:
+        """The replay-gap error: ERROR_REPLAY_GAP (extended), ERROR_UNKNOWN (documented)."""
+        self.send(session, m.error_event(None, "ERROR_REPLAY_GAP", text, "WARNING"))
+
+    def send(self, session: Session, event: dict[str, Any]) -> None:
+        """Send an unjournaled event to one session, in its field set."""
+        if session.closed:
             return
-        if isinstance(cmd, m.ScannerConnectivityCommand):
-            await self._connectivity(session, cmd)
-            return
-        serial = getattr(cmd, "device_serial", None)
-        if serial is not None:
-            serials = [serial]
-            src = self.sources.get(serial)
-            if src is None:
-                await self._reply(
-                    session,
-                    m.error_event(
-                        ref, "ERROR_DEVICE_NOT_FOUND", f"no scanner with device_serial {serial!r}"
-                    ),
-                )
+        if not session.data.get("ext") and event.get("event_type") != "command_ack":
+            # (a command_ack goes only to clients that asked for it with ?acks=1)
+            doc = m.documented(event)
+            if doc is None:
                 return
-            try:
-                await src.command(cmd)
-            except Exception as e:
-                log.exception("scanner %s failed on %s", serial, cmd.event_type)
-                await self._reply(session, m.error_event(ref, "ERROR_UNKNOWN", str(e)))
-                return
-        del serials
-        await self._run_command_hooks(cmd, session)
-        if session.data.get("acks"):
-            await self._reply(session, m.command_ack_event(ref, gateway_serial=self.gateway_serial))
+            event = doc
+        session.send_nowait(m.encode(event).decode())
 
-    async def _connectivity(self, session: Session, cmd: m.ScannerConnectivityCommand) -> None:
-        for want, target in ((True, cmd.connect), (False, cmd.disconnect)):
-            if target is None or target is False:
-                continue
-            if target == "all" or target is True:
-                chosen = list(self.sources.values())
-            else:
-                missing = [s for s in target if s not in self.sources]
-                if missing:
-                    await self._reply(
-                        session,
-                        m.error_event(
-                            cmd.event_id,
-                            "ERROR_DEVICE_NOT_FOUND",
-                            f"no scanner with device_serial {missing[0]!r}",
-                        ),
-                    )
-                    return
-                chosen = [self.sources[s] for s in target]
-            sent: list[asyncio.Future[tuple[int, bytes]]] = []
-            for src in chosen:
-                await src.set_connected(want)
-                if src.device.connected != want:
-                    sent.append(self._state(src.device, want))
-            if sent:
-                # The scanner_state events go out before the ack (bounded wait: a
-                # journal that cannot store holds them).
-                await asyncio.wait(sent, timeout=2.0)
-        await self._run_command_hooks(cmd, session)
-        if session.data.get("acks"):
-            await self._reply(session, m.command_ack_event(cmd.event_id))
+    def gateway_state(self, reference_id: str | None) -> dict[str, Any]:
+        return m.gateway_state_event(
+            reference_id,
+            self.gateway_serial,
+            __version__,
+            [
+                {
+                    "device_serial": d.serial,
+                    "device_model": d.model,
+                    "device_manufacturer": d.manufacturer,
+                    "device_firmware_version": d.firmware,
+                }
+                for d in self.devices()
+                if d.connected
+            ],
+        )
 
-    async def _run_command_hooks(self, cmd: Any, session: Session | None) -> None:
-        for hook in self.command_hooks:
-            try:
-                r = hook(cmd, session)
-                if inspect.isawaitable(r):
-                    await r
-            except Exception:
-                log.exception("on_command hook %r failed", hook)
-
-    async def _reply(self, session: Session, event: dict[str, Any]) -> None:
-        if not session.closed:
-            session.send_nowait(m.encode(event).decode())
+    async def command(self, session: Session, text: str) -> None:
+        await self.commands.handle(session, text)
 
 
-def scan_bytes_b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode()
+def _code_problem(code: str) -> str | None:
+    """Why ``code`` cannot be a ``scan_code`` (PROTOCOLS.md 1.1), or None."""
+    if not code:
+        return "the code is empty"
+    if len(code) > m.SCAN_CODE_MAX:
+        return f"the code has {len(code)} characters, at most {m.SCAN_CODE_MAX} are allowed"
+    return None
