@@ -170,9 +170,7 @@ class Commands:
             log.exception("scanner %s failed on %s", serial, kind)
             svc.send(
                 session,
-                m.error_event(
-                    ref, "ERROR_UNKNOWN", f"{kind} failed: {e}", device_serial=serial
-                ),
+                m.error_event(ref, "ERROR_UNKNOWN", f"{kind} failed: {e}", device_serial=serial),
             )
             return
         if not done:
