@@ -288,6 +288,12 @@ def render(app: App, traffic: Traffic) -> str:
             "Scanners currently connected.",
             sum(1 for d in devices if d.connected),
         )
+        e.family(
+            "scans_blocked_total",
+            "counter",
+            "Scans and gestures not published because trigger_block! blocked their device.",
+            svc.commands.blocked_total,
+        )
         js = svc.journal_stats()
         e.family("journal_events", "gauge", "Events held in the journal.", js.get("events", 0))
         e.family(
