@@ -323,6 +323,30 @@ async def test_redis_frozen_clients_bounded_and_no_duplicates(
     assert len(backplane_logs(caplog, "not forwarded")) == 2
 
 
+async def test_frozen_redis_is_noticed_without_traffic(
+    pair: tuple[App, App], redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing is being sent: the idle subscription's PING goes unanswered, so the
+    freeze is noticed (ERROR, /metrics) all the same, and the end is noticed too."""
+    caplog.set_level(logging.INFO, logger="scanbridge.backplane")
+    a, b = pair
+    start = time.monotonic()
+    redis.freeze()
+    try:
+        bound = bp_module.PING_SECONDS + bp_module.COMMAND_TIMEOUT + 1.0
+        await wait_metric(a, "scanbridge_backplane_up", 0, bound)
+        await wait_metric(b, "scanbridge_backplane_up", 0, bound)
+        noticed = time.monotonic() - start
+    finally:
+        redis.thaw()
+    print(f"\nan idle Redis freeze noticed after {noticed:.2f} s")
+    assert len(backplane_logs(caplog, "unreachable")) == 2
+    await wait_metric(a, "scanbridge_backplane_up", 1, 5.0)
+    await wait_metric(b, "scanbridge_backplane_up", 1, 5.0)
+    ends = backplane_logs(caplog, "not forwarded")
+    assert len(ends) == 2 and all("0 messages not forwarded" in m for m in ends), ends
+
+
 # ---- receiving side: a message delivered twice by Redis is handed on once -----------------
 
 
