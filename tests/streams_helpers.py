@@ -66,7 +66,7 @@ def field_set(url: str) -> tuple[bool, bool]:
     the documented field set, which every event must keep to (strict_client)."""
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     yes = ("1", "true", "yes")
-    ext = query.get("ext", [""])[0] in yes or "since" in query
+    ext = query.get("ext", [""])[0] in yes or query.get("watch", [""])[0] in yes or "since" in query
     return not ext, query.get("acks", [""])[0] in yes
 
 

@@ -354,3 +354,15 @@ def test_gateway_state_on_connect_lists_connected_scanners(
         assert c.greeting is not None
         listed = {d["device_serial"] for d in c.greeting["device_connected_list"]}
         assert {"WEDGE-1", "DEMO-1"} <= listed
+
+
+def test_a_watcher_takes_nothing_from_the_apps(server: tuple[ServerProcess, str]) -> None:
+    """?watch=1 (the demo page): it sees every event, but what it sees still goes to
+    the next app as "made while no client was connected"."""
+    s, fifo = server
+    with connect(s.url + "/?watch=1") as watcher:
+        wedge_scan(fifo, "WATCHED-1")
+        ev = watcher.next_of("scan")
+        assert ev["scan_code"] == "WATCHED-1" and "seq" in ev
+    with connect(s.url) as app:
+        assert app.next_of("scan")["scan_code"] == "WATCHED-1"

@@ -41,6 +41,9 @@ ROOM = "streams"
 """Clients of the documented field set."""
 ROOM_EXT = "streams.ext"
 """Clients of the extended field set."""
+ROOM_WATCH = "streams.watch"
+"""Watchers (``?watch=1``, e.g. the demo page): extended set, and what reaches them
+does not count as delivered (an app that connects later still gets it)."""
 _YES = ("1", "true", "yes")
 #: Restart a crashed source after this long, doubling up to the max.
 RESTART_MIN, RESTART_MAX = 0.5, 30.0
@@ -222,6 +225,7 @@ class StreamsService(Sink):
         """Send one event to both rooms, each in its field set; returns the deliveries."""
         ext = (data if data is not None else m.encode(event)).decode()
         delivered, _ = core.publish(ROOM_EXT, ext)
+        core.publish(ROOM_WATCH, ext)  # watchers' copies are not deliveries
         doc = m.documented(event)
         if doc is not None:
             n, _ = core.publish(ROOM, m.encode(doc).decode())
@@ -360,7 +364,8 @@ class StreamsService(Sink):
         core = self.app._core
         assert core is not None
         q = session.query
-        ext = q.get("ext", "") in _YES or "since" in q
+        watch = q.get("watch", "") in _YES
+        ext = watch or q.get("ext", "") in _YES or "since" in q
         session.data["ext"] = ext
         session.data["acks"] = q.get("acks", "") in _YES
         self.send(session, self.gateway_state(None))
@@ -368,6 +373,8 @@ class StreamsService(Sink):
             events = self._replay_since(session, q["since"])
         elif "after" in q:
             events = self._replay_after(session, q["after"])
+        elif watch:
+            events = []  # a watcher takes nothing from the apps
         else:
             events = self.journal.undelivered(self.config.undelivered_ttl, upto=self._sent_seq)
         for _, data in events:
@@ -377,10 +384,10 @@ class StreamsService(Sink):
                 doc = m.documented(msgspec.json.decode(data))
                 if doc is not None:
                     session.send_nowait(m.encode(doc).decode())
-        if events and self.writer is not None:
+        if events and self.writer is not None and not watch:
             # Replayed (with or without since) counts as received.
             self.writer.mark_delivered([s for s, _ in events])
-        core.join(session.conn, ROOM_EXT if ext else ROOM)
+        core.join(session.conn, ROOM_WATCH if watch else ROOM_EXT if ext else ROOM)
 
     def _replay_since(self, session: Session, since: str) -> list[tuple[int, bytes]]:
         try:
