@@ -114,6 +114,10 @@ pub struct Server {
     conns: Slab<Conn>,
     generation: u32,
     ready: Vec<usize>,
+    /// Connections whose turn ended on `TURN_WORK`: read again in the next
+    /// `poll` call, not the next round of this one (the others' turns and
+    /// Python's events come first).
+    later: Vec<usize>,
     dirty: Vec<usize>,
     dead: Vec<usize>,
     scratch: Vec<u8>,
@@ -163,6 +167,7 @@ impl Server {
             conns: Slab::new(),
             generation: 0,
             ready: Vec::new(),
+            later: Vec::new(),
             dirty: Vec::new(),
             dead: Vec::new(),
             scratch: vec![0; SCRATCH],
@@ -303,6 +308,7 @@ impl Server {
                 self.guard(slot, |s| s.read(slot, false, sink));
             }
         }
+        self.ready.append(&mut self.later);
         self.reap(sink);
         self.flush();
         self.reap(sink);
@@ -382,14 +388,14 @@ impl Server {
             }
             if ctx.work.load(Relaxed) >= TURN_WORK {
                 // Its turn is over; the others get theirs first.
-                self.ready.push(slot);
+                self.later.push(slot);
                 break;
             }
             if conn.holds() {
                 conn.feed_held(&ctx, sink);
                 if conn.holds() && !conn.waits() && ctx.work.load(Relaxed) < TURN_WORK {
                     // (every stop has one of those reasons; never spin)
-                    self.ready.push(slot);
+                    self.later.push(slot);
                     break;
                 }
                 continue;

@@ -192,6 +192,7 @@ impl FrameReader {
                         let rest = input.len() - pos;
                         self.hdr[..rest].copy_from_slice(&input[pos..]);
                         self.hdr_len = rest as u8;
+                        pos = input.len();
                         break;
                     }
                 }

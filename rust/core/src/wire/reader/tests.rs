@@ -276,4 +276,43 @@ proptest! {
         prop_assert!(res.is_ok());
         prop_assert_eq!(got, msgs);
     }
+
+    /// `feed_some` that stops after some messages, its rest fed again before
+    /// the next chunk (as a connection waiting for Python does), across any
+    /// chunking: exactly the messages.
+    #[test]
+    fn stops_and_resumes_any_chunking(msgs in proptest::collection::vec(arb_msg(), 0..12),
+                                      cuts in proptest::collection::vec(any::<usize>(), 0..6),
+                                      stops in proptest::collection::vec(any::<bool>(), 0..40)) {
+        let mut b = Vec::new();
+        for m in &msgs {
+            match m {
+                Owned::Text(t) => frame(&mut b, true, OP_TEXT, t.as_bytes()),
+                Owned::Binary(d) => frame(&mut b, true, OP_BINARY, d),
+                Owned::Ping(p) => frame(&mut b, true, OP_PING, p),
+                Owned::Pong(p) => frame(&mut b, true, OP_PONG, p),
+                _ => unreachable!(),
+            }
+        }
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (b.len() + 1)).collect();
+        cuts.sort();
+        cuts.push(b.len());
+        let mut r = FrameReader::new(1 << 20, true);
+        let mut got = Vec::new();
+        let mut k = 0;
+        let mut start = 0;
+        for c in cuts {
+            let mut chunk = b[start..c].to_vec();
+            start = c;
+            while !chunk.is_empty() {
+                let n = r.feed_some(&mut chunk, &mut |m| {
+                    got.push(own(m));
+                    k += 1;
+                    !stops.get(k).copied().unwrap_or(false)
+                }).unwrap();
+                chunk.drain(..n);
+            }
+        }
+        prop_assert_eq!(got, msgs);
+    }
 }
