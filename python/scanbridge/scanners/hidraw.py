@@ -66,8 +66,15 @@ class HidrawSource(Source):
             await asyncio.sleep(RESCAN_SECONDS)
 
     async def _read(self, node: str, sink: Sink) -> None:
+        await self.serve(os.open(node, os.O_RDWR | os.O_NONBLOCK), sink)
+
+    async def serve(self, fd: int, sink: Sink, descriptor: bytes | None = None) -> None:
+        """Read reports from ``fd`` (a hidraw node: one report per read; or, in
+        tests, one end of a SOCK_SEQPACKET pair) until it closes; closes ``fd``.
+        ``descriptor``: the report descriptor, when not already parsed."""
         loop = asyncio.get_running_loop()
-        fd = os.open(node, os.O_RDWR | os.O_NONBLOCK)
+        if descriptor is not None:
+            self._parser = _core.HidPosParser(descriptor)
         self._fd = fd
         ready = asyncio.Event()
         loop.add_reader(fd, ready.set)
