@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -21,7 +23,7 @@ from .config import Config, ConfigError
 from .endpoint import Endpoint
 from .http import HTTPError, Request, Response, Router
 from .scan import Scan
-from .session import Headers, Session, SessionClosed
+from .session import Headers, Session
 
 log = logging.getLogger("scanbridge")
 
@@ -40,6 +42,46 @@ class ListenerInfo:
     port: int
     tls: bool
     enabled: bool
+
+
+_OS_ERROR_RE = re.compile(r"\s*\(os error (\d+)\)$")
+
+
+def listen_error(
+    exc: Exception, host: str, port: int, *, host_key: str = "host", port_key: str = "port"
+) -> ConfigError:
+    """The one-line :class:`ConfigError` for a listener that cannot be opened
+    (the core's ``OSError``/``ValueError``, or a Python ``OSError``)."""
+    if isinstance(exc, ValueError):  # not an IP address
+        return ConfigError(
+            "is not an IP address: listen on one of this host's addresses "
+            "(127.0.0.1, ::1, 0.0.0.0 for all, or localhost)",
+            key=host_key,
+            value=host,
+        )
+    text = str(exc)
+    code = getattr(exc, "errno", None)
+    m = _OS_ERROR_RE.search(text)
+    if m:
+        code = int(m.group(1))
+        text = text[: m.start()]
+    reason = getattr(exc, "strerror", None) or text.rsplit(": ", 1)[-1]
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if code == errno.EADDRINUSE:
+        return ConfigError(
+            f"is in use: cannot listen on {where}: {reason}; stop what listens there "
+            "or choose another port (0 picks a free one)",
+            key=port_key,
+            value=port,
+        )
+    if code == errno.EADDRNOTAVAIL:
+        return ConfigError(
+            f"is not an address of this host: cannot listen on {where}: {reason}; "
+            "use one of its addresses (127.0.0.1, ::1, or 0.0.0.0 for all)",
+            key=host_key,
+            value=host,
+        )
+    return ConfigError(f"cannot listen on {where}: {reason}", key=port_key, value=port)
 
 
 class App:
@@ -64,6 +106,7 @@ class App:
         self._stopping: asyncio.Event | None = None
         self._started: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._tick_handle: asyncio.TimerHandle | None = None
         self.host: str = config.host
         self.port: int = config.port
         self.tls_fingerprint: str | None = None
@@ -264,8 +307,10 @@ class App:
         try:
             lid, host, port = core.listen(pc.host, pc.port, **kw)
         except (OSError, ValueError) as e:
-            key = "admin.port" if index < 0 else f"ports[{index}].port"
-            raise ConfigError(f"cannot listen: {e}", key=key, value=pc.port) from None
+            prefix = "admin." if index < 0 else f"ports[{index}]."
+            raise listen_error(
+                e, pc.host, pc.port, host_key=prefix + "host", port_key=prefix + "port"
+            ) from None
         if not pc.enabled:
             core.set_listener_enabled(lid, False)
         self.listeners[lid] = ListenerInfo(pc.alias, host, port, "cert_pem" in kw, pc.enabled)
@@ -361,13 +406,6 @@ class App:
         if self._core is not None:
             self._core.flush()
 
-    def _consumed(self, conn: int, nbytes: int) -> None:
-        """Python is done with one message of `conn`: the core reads more of
-        it (it stops past max_pending_bytes / max_pending_messages)."""
-        core = self._core
-        if core is not None:
-            core.consumed(conn, nbytes)
-
     def _on_ready(self) -> None:
         core = self._core
         if core is None:
@@ -388,26 +426,16 @@ class App:
         events = self._core.tick()
         if events:
             self._dispatch(events)
-        self._loop.call_later(TICK_SECONDS, self._tick)
+        self._tick_handle = self._loop.call_later(TICK_SECONDS, self._tick)
 
     def _dispatch(self, events: list[tuple[Any, ...]]) -> None:
         for ev in events:
             kind = ev[0]
             if kind == _core.EV_TEXT or kind == _core.EV_BINARY:
-                # (EV_TEXT | EV_BINARY, conn, data, nbytes): nbytes goes back
-                # to the core (consumed) once the callback for it finished.
                 s = self._sessions.get(ev[1])
-                if s is None or s._failed:
-                    if s is not None:
-                        s._dropped += 1
-                    self._consumed(ev[1], ev[3])
-                    continue
-                ep = s.endpoint
-                fn = ep.on_text if kind == _core.EV_TEXT else ep.on_binary
-                if s._busy:
-                    s._queue.append((fn, (ev[2],), ev[3]))
-                else:
-                    self._call(s, fn, ev[2], nbytes=ev[3])
+                if s is not None:
+                    ep = s.endpoint
+                    self._call(s, ep.on_text if kind == _core.EV_TEXT else ep.on_binary, ev[2])
             elif kind == _core.EV_OPEN:
                 self._open(ev)
             elif kind == _core.EV_CLOSE:
@@ -417,14 +445,6 @@ class App:
                     s.closed = True
                     s.close_code, s.close_reason = ev[2], ev[3]
                     self._call(s, s.endpoint.on_close, ev[2], ev[3])
-                    self._call(s, self._closed_summary)
-            elif kind == _core.EV_PANIC:
-                log.error(
-                    "internal error (a bug) while handling connection %d: %s; "
-                    "it was closed with 1011",
-                    ev[1],
-                    ev[2],
-                )
             elif kind == _core.EV_HTTP:
                 self._spawn(self._http(ev))
             elif kind == _core.EV_UPGRADE:
@@ -515,80 +535,43 @@ class App:
         self._by_id[s.id] = s
         self._call(s, ep.on_connect)
 
-    def _call(self, s: Session, fn: Callable[..., Any], *args: Any, nbytes: int = -1) -> None:
-        """Run a session callback, keeping the session's callbacks in order.
-        ``nbytes`` >= 0: the callback handles a message of that size, reported
-        consumed to the core when it finished (or was dropped)."""
+    def _call(self, s: Session, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a session callback, keeping the session's callbacks in order."""
         if s._busy:
-            s._queue.append((fn, args, nbytes))
+            s._queue.append((fn, args))
             return
         try:
             r = fn(s, *args)
         except Exception as e:
             self._error(s, e)
-            r = None
+            return
         if inspect.isawaitable(r):
             s._busy = True
-            self._spawn(self._drain(s, r, nbytes))
-        elif nbytes >= 0:
-            self._consumed(s.conn, nbytes)
+            self._spawn(self._drain(s, r))
 
-    async def _drain(self, s: Session, first: Any, nbytes: int) -> None:
+    async def _drain(self, s: Session, first: Any) -> None:
         try:
             await first
         except Exception as e:
             self._error(s, e)
-        if nbytes >= 0:
-            self._consumed(s.conn, nbytes)
-        q = s._queue
-        while q:
-            fn, args, nbytes = q.popleft()
-            if nbytes >= 0 and s._failed:
-                # It can no longer answer: messages are dropped (counted), on_close still runs.
-                s._dropped += 1
-                self._consumed(s.conn, nbytes)
-                continue
+        while s._queue:
+            fn, args = s._queue.pop(0)
             try:
                 r = fn(s, *args)
                 if inspect.isawaitable(r):
                     await r
             except Exception as e:
                 self._error(s, e)
-            if nbytes >= 0:
-                self._consumed(s.conn, nbytes)
         s._busy = False
 
     def _error(self, s: Session, exc: BaseException) -> None:
-        """A session callback raised. Logged once per session and cause (the
-        exception's type); later ones of that cause are counted and summed up
-        in one line when the session closes."""
-        if isinstance(exc, SessionClosed):
-            s._failed = True
-        cause = type(exc).__qualname__
-        n = s._errors[cause] = s._errors.get(cause, 0) + 1
-        if n == 1:
-            log.error("callback error in %s session %s: %r", s.path, s.id, exc, exc_info=exc)
-        elif type(s.endpoint).on_error is Endpoint.on_error:
-            return  # the default on_error only logs
+        log.error("callback error in %s session %s: %r", s.path, s.id, exc, exc_info=exc)
         try:
             r = s.endpoint.on_error(s, exc)
             if inspect.isawaitable(r):
                 self._spawn(self._guard(r))
         except Exception:
             log.exception("on_error raised")
-
-    def _closed_summary(self, s: Session) -> None:
-        """One line for what was not logged per message of a closed session."""
-        repeated = {c: n - 1 for c, n in s._errors.items() if n > 1}
-        if repeated or s._dropped:
-            log.warning(
-                "%s session %s closed (%s): %s; %d message(s) dropped after it failed",
-                s.path,
-                s.id,
-                s.close_code,
-                ", ".join(f"{n} more {c}" for c, n in repeated.items()) or "no more errors",
-                s._dropped,
-            )
 
     async def _guard(self, aw: Any) -> None:
         try:
@@ -718,49 +701,93 @@ class App:
         return f"{self.scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
-        """Bind and start serving in the running loop; returns once listening."""
+        """Bind and start serving in the running loop; returns once listening.
+
+        Raises :class:`ConfigError` (one line) when a listener cannot be opened
+        or a part cannot start; nothing is left bound or running then, and
+        ``start()`` may be called again."""
         if self._core is not None:
             raise RuntimeError("already started")
         self.config.check_exposure()  # no Streams API on the network without a token
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        pems = self._pems = self._tls_pems()
-        if self.config.streams and self.streams is None:
-            self._start_streams()
-            self.streams.preflight()
-        core = self._build_core()
-        kw: dict[str, Any] = {"reuse_port": self.reuse_port}
-        if pems:
-            kw.update(cert_pem=pems[0], key_pem=pems[1])
+        streams_entry: Any = None
+        core: _core.Server | None = None
         try:
-            lid, host, port = core.listen(self.config.host, self.config.port, **kw)
-        except ValueError as e:
-            raise ConfigError(f"is not usable: {e}", key="host", value=self.config.host) from None
-        self._core = core
-        self.host, self.port = host, port
-        self.listeners = {lid: ListenerInfo("default", host, port, bool(pems), True)}
-        for i, pc in enumerate(self.config.ports):
-            self._listen_port(core, i, pc)
-        if self.config.admin.port is not None:
-            from .config import PortConfig
+            pems = self._pems = self._tls_pems()
+            if self.config.streams and self.streams is None:
+                self._start_streams()
+                streams_entry = self._endpoints[0]
+                self.streams.preflight()
+            core = self._build_core()
+            kw: dict[str, Any] = {"reuse_port": self.reuse_port}
+            if pems:
+                kw.update(cert_pem=pems[0], key_pem=pems[1])
+            try:
+                lid, host, port = core.listen(self.config.host, self.config.port, **kw)
+            except (OSError, ValueError) as e:
+                raise listen_error(e, self.config.host, self.config.port) from None
+            self.listeners = {lid: ListenerInfo("default", host, port, bool(pems), True)}
+            for i, pc in enumerate(self.config.ports):
+                self._listen_port(core, i, pc)
+            if self.config.admin.port is not None:
+                from .config import PortConfig
 
-            admin = PortConfig(
-                alias="admin", port=self.config.admin.port, host=self.config.admin.host
-            )
-            self._listen_port(core, -1, admin)
-        self._loop.add_reader(core.fileno(), self._on_ready)
-        self._loop.call_later(TICK_SECONDS, self._tick)
-        if self.config.redis_url:
-            from .backplane import RedisBackplane
+                admin = PortConfig(
+                    alias="admin", port=self.config.admin.port, host=self.config.admin.host
+                )
+                self._listen_port(core, -1, admin)
+            self._core = core
+            self.host, self.port = host, port
+            self._loop.add_reader(core.fileno(), self._on_ready)
+            self._tick_handle = self._loop.call_later(TICK_SECONDS, self._tick)
+            if self.config.redis_url:
+                from .backplane import RedisBackplane
 
-            self.backplane = RedisBackplane(self, self.config.redis_url)
-            await self.backplane.start()
-        if self.streams is not None:
-            await self.streams.start()
+                self.backplane = RedisBackplane(self, self.config.redis_url)
+                await self.backplane.start()
+            if self.streams is not None:
+                await self.streams.start()
+        except BaseException:
+            await self._undo_start(core, streams_entry)
+            raise
         log.info("listening on %s", self.url)
 
+    async def _undo_start(self, core: _core.Server | None, streams_entry: Any) -> None:
+        """A start that failed part-way: close what it opened (listeners, the
+        journal, Redis), so that nothing stays bound and start() works again."""
+        if self.backplane is not None:
+            try:
+                await self.backplane.stop()
+            except Exception:
+                log.exception("stopping the Redis backplane after a failed start")
+            self.backplane = None
+        if streams_entry is not None and self.streams is not None:
+            try:
+                await self.streams.stop()  # its sources, writer and journal
+            except Exception:
+                log.exception("stopping the Streams service after a failed start")
+            self.streams = None
+            self._endpoints = [e for e in self._endpoints if e is not streams_entry]
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
+        if core is not None:
+            if self._loop is not None:
+                self._loop.remove_reader(core.fileno())
+            for lid, *_ in core.listeners():
+                try:
+                    core.set_listener_enabled(lid, False)  # closes its socket now
+                except OSError:
+                    pass
+            core.shutdown(1001, "server failed to start")
+        self._core = None
+        self.listeners = {}
+        self.host, self.port = self.config.host, self.config.port
+
     async def stop(self, timeout: float | None = None) -> None:
-        """Close every session with 1001, flush, and stop listening."""
+        """Close every session with 1001, flush, and stop listening. Callbacks
+        still running get what is left of ``timeout``, then are cancelled."""
         core = self._core
         if core is None or self._loop is None:
             return
@@ -777,9 +804,19 @@ class App:
             await asyncio.sleep(0.02)
             self._dispatch(core.tick())
         self._loop.remove_reader(core.fileno())
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
         # Sessions still open get their on_close.
         for conn in list(self._sessions):
             self._dispatch([(_core.EV_CLOSE, conn, 1006, "")])
+        current = asyncio.current_task()
+        pending = {t for t in self._tasks if t is not current and not t.done()}
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.1, deadline - time.monotonic()))
+            for t in pending:
+                t.cancel()
+            await asyncio.wait(pending, timeout=1.0)
         self._core = None
         if self._stopping is not None:
             self._stopping.set()
@@ -803,7 +840,8 @@ class App:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             await self.start()
-            print(f"scanbridge: listening on {self.url}", file=sys.stderr, flush=True)
+            if not log.isEnabledFor(logging.INFO):  # start() logged it otherwise
+                print(f"scanbridge: listening on {self.url}", file=sys.stderr, flush=True)
             await stop.wait()
             log.info("stopping")
             await self.stop()

@@ -21,7 +21,13 @@ def _reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     s = socket.socket(family, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    s.bind((host, port))
+    try:
+        s.bind((host, port))
+    except OSError as e:
+        s.close()
+        from .app import listen_error
+
+        raise listen_error(e, host, port) from None
     return s, s.getsockname()[1]
 
 
