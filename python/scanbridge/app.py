@@ -23,7 +23,7 @@ from .config import Config, ConfigError
 from .endpoint import Endpoint
 from .http import HTTPError, Request, Response, Router
 from .scan import Scan
-from .session import Headers, Session
+from .session import Headers, Session, SessionClosed
 
 log = logging.getLogger("scanbridge")
 
@@ -406,6 +406,13 @@ class App:
         if self._core is not None:
             self._core.flush()
 
+    def _consumed(self, conn: int, nbytes: int) -> None:
+        """Python is done with one message of `conn`: the core reads more of
+        it (it stops past max_pending_bytes / max_pending_messages)."""
+        core = self._core
+        if core is not None:
+            core.consumed(conn, nbytes)
+
     def _on_ready(self) -> None:
         core = self._core
         if core is None:
@@ -432,10 +439,20 @@ class App:
         for ev in events:
             kind = ev[0]
             if kind == _core.EV_TEXT or kind == _core.EV_BINARY:
+                # (EV_TEXT | EV_BINARY, conn, data, nbytes): nbytes goes back
+                # to the core (consumed) once the callback for it finished.
                 s = self._sessions.get(ev[1])
-                if s is not None:
-                    ep = s.endpoint
-                    self._call(s, ep.on_text if kind == _core.EV_TEXT else ep.on_binary, ev[2])
+                if s is None or s._failed:
+                    if s is not None:
+                        s._dropped += 1
+                    self._consumed(ev[1], ev[3])
+                    continue
+                ep = s.endpoint
+                fn = ep.on_text if kind == _core.EV_TEXT else ep.on_binary
+                if s._busy:
+                    s._queue.append((fn, (ev[2],), ev[3]))
+                else:
+                    self._call(s, fn, ev[2], nbytes=ev[3])
             elif kind == _core.EV_OPEN:
                 self._open(ev)
             elif kind == _core.EV_CLOSE:
@@ -445,6 +462,14 @@ class App:
                     s.closed = True
                     s.close_code, s.close_reason = ev[2], ev[3]
                     self._call(s, s.endpoint.on_close, ev[2], ev[3])
+                    self._call(s, self._closed_summary)
+            elif kind == _core.EV_PANIC:
+                log.error(
+                    "internal error (a bug) while handling connection %d: %s; "
+                    "it was closed with 1011",
+                    ev[1],
+                    ev[2],
+                )
             elif kind == _core.EV_HTTP:
                 self._spawn(self._http(ev))
             elif kind == _core.EV_UPGRADE:
@@ -535,43 +560,80 @@ class App:
         self._by_id[s.id] = s
         self._call(s, ep.on_connect)
 
-    def _call(self, s: Session, fn: Callable[..., Any], *args: Any) -> None:
-        """Run a session callback, keeping the session's callbacks in order."""
+    def _call(self, s: Session, fn: Callable[..., Any], *args: Any, nbytes: int = -1) -> None:
+        """Run a session callback, keeping the session's callbacks in order.
+        ``nbytes`` >= 0: the callback handles a message of that size, reported
+        consumed to the core when it finished (or was dropped)."""
         if s._busy:
-            s._queue.append((fn, args))
+            s._queue.append((fn, args, nbytes))
             return
         try:
             r = fn(s, *args)
         except Exception as e:
             self._error(s, e)
-            return
+            r = None
         if inspect.isawaitable(r):
             s._busy = True
-            self._spawn(self._drain(s, r))
+            self._spawn(self._drain(s, r, nbytes))
+        elif nbytes >= 0:
+            self._consumed(s.conn, nbytes)
 
-    async def _drain(self, s: Session, first: Any) -> None:
+    async def _drain(self, s: Session, first: Any, nbytes: int) -> None:
         try:
             await first
         except Exception as e:
             self._error(s, e)
-        while s._queue:
-            fn, args = s._queue.pop(0)
+        if nbytes >= 0:
+            self._consumed(s.conn, nbytes)
+        q = s._queue
+        while q:
+            fn, args, nbytes = q.popleft()
+            if nbytes >= 0 and s._failed:
+                # It can no longer answer: messages are dropped (counted), on_close still runs.
+                s._dropped += 1
+                self._consumed(s.conn, nbytes)
+                continue
             try:
                 r = fn(s, *args)
                 if inspect.isawaitable(r):
                     await r
             except Exception as e:
                 self._error(s, e)
+            if nbytes >= 0:
+                self._consumed(s.conn, nbytes)
         s._busy = False
 
     def _error(self, s: Session, exc: BaseException) -> None:
-        log.error("callback error in %s session %s: %r", s.path, s.id, exc, exc_info=exc)
+        """A session callback raised. Logged once per session and cause (the
+        exception's type); later ones of that cause are counted and summed up
+        in one line when the session closes."""
+        if isinstance(exc, SessionClosed):
+            s._failed = True
+        cause = type(exc).__qualname__
+        n = s._errors[cause] = s._errors.get(cause, 0) + 1
+        if n == 1:
+            log.error("callback error in %s session %s: %r", s.path, s.id, exc, exc_info=exc)
+        elif type(s.endpoint).on_error is Endpoint.on_error:
+            return  # the default on_error only logs
         try:
             r = s.endpoint.on_error(s, exc)
             if inspect.isawaitable(r):
                 self._spawn(self._guard(r))
         except Exception:
             log.exception("on_error raised")
+
+    def _closed_summary(self, s: Session) -> None:
+        """One line for what was not logged per message of a closed session."""
+        repeated = {c: n - 1 for c, n in s._errors.items() if n > 1}
+        if repeated or s._dropped:
+            log.warning(
+                "%s session %s closed (%s): %s; %d message(s) dropped after it failed",
+                s.path,
+                s.id,
+                s.close_code,
+                ", ".join(f"{n} more {c}" for c, n in repeated.items()) or "no more errors",
+                s._dropped,
+            )
 
     async def _guard(self, aw: Any) -> None:
         try:
