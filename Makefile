@@ -7,11 +7,12 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 # Debian packages the tests need (installed only when missing).
 APT_PACKAGES ?= redis-server chromium
 
-.PHONY: help setup dev release run test test-rust test-python lint fmt autobahn bench bench-micro bench-micro-save clean
+.PHONY: help setup dev release run test test-rust test-python fuzz lint fmt autobahn bench bench-micro bench-micro-save clean
 
 help:
 	@echo "make run          set up and run the server (127.0.0.1:9998)"
 	@echo "make test         set up and run every test (cargo test + pytest)"
+	@echo "make fuzz         libFuzzer on every network parser, FUZZ_SECONDS (60) each"
 	@echo "make lint         cargo fmt --check, clippy -D warnings, ruff"
 	@echo "make autobahn     Autobahn fuzzingclient cases against scanbridge serve --echo"
 	@echo "make bench        side-by-side comparison with picows and websockets"
@@ -48,6 +49,13 @@ test-rust:
 
 test-python:
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests benches/test_micro.py --benchmark-disable
+
+# Coverage-guided fuzzing on the stable toolchain (rust/core/fuzz/README.md):
+# replays the kept corpus and crash regressions, then each target FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v c++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++; }
+	rust/core/fuzz/run.sh $(FUZZ_SECONDS)
 
 lint: $(PY)
 	cargo fmt --all -- --check
