@@ -154,7 +154,8 @@ def test_env_bool_words(text: str, expected: bool) -> None:
 def test_env_bool_bad_word() -> None:
     message = error_of(env={"SCANBRIDGE_ECHO": "maybe"})
     assert message == (
-        "config error: echo='maybe' (from SCANBRIDGE_ECHO) is not a boolean (true or false)"
+        "config error: echo='maybe' (from SCANBRIDGE_ECHO) is not a boolean "
+        "(1/true/yes/on or 0/false/no/off)"
     )
 
 
@@ -223,7 +224,7 @@ def test_env_float_not_a_number() -> None:
     message = error_of(env={"SCANBRIDGE_IDLE_TIMEOUT": "soon"})
     assert (
         message
-        == "config error: idle_timeout='soon' (from SCANBRIDGE_IDLE_TIMEOUT) is not a number"
+        == "config error: idle_timeout='soon' (from SCANBRIDGE_IDLE_TIMEOUT) is not a number >= 0"
     )
 
 
@@ -476,10 +477,16 @@ def test_toml_unknown_key_without_close_one_lists_all(tmp_path: Path) -> None:
             "port=True ({path}) is not an integer in [1024, 65535] (or 0 to pick a free port)",
         ),
         ('echo = "yes"', "echo='yes' ({path}) is not a boolean (true or false)"),
-        ("host = 1", "host=1 ({path}) is not a string"),
-        ('allowed_origins = "null"', "allowed_origins='null' ({path}) is not a list of strings"),
-        ("allowed_origins = [1]", "allowed_origins=[1] ({path}) is not a list of strings"),
-        ('idle_timeout = "1"', "idle_timeout='1' ({path}) is not a number"),
+        ("host = 1", "host=1 ({path}) is not a non-empty string"),
+        (
+            'allowed_origins = "null"',
+            "allowed_origins='null' ({path}) is not a list of non-empty strings",
+        ),
+        (
+            "allowed_origins = [1]",
+            "allowed_origins=[1] ({path}) is not a list of non-empty strings",
+        ),
+        ('idle_timeout = "1"', "idle_timeout='1' ({path}) is not a number >= 0"),
         ("ssl_certfile = 3", "ssl_certfile=3 ({path}) is not a string (or unset)"),
         (
             "port = {a = 1}",

@@ -1,9 +1,12 @@
 """The ``scanbridge`` command line.
 
-To add a command: decorate a function with ``@main.command()``; add
-``@with_config`` to give it the config flags and a ``config: Config``
-argument (loaded from file < environment < flags). A :class:`ConfigError`
-raised anywhere in a command is printed as one line on stderr, exit code 2.
+To add a command: decorate a function with ``@main.command(short_help=...)``
+(a short_help of at most 55 characters: ``scanbridge --help`` shows it whole);
+add ``@with_config`` to give it the config flags and a ``config: Config``
+argument (loaded from file < environment < flags), or ``@with_config_file``
+for ``--config`` alone (commands that do not serve). A :class:`ConfigError`
+raised anywhere in a command is printed as one line on stderr, exit code 2
+(with its traceback under ``scanbridge --debug``).
 To add a flag for a config key: one line in :data:`CONFIG_FLAGS`.
 """
 
@@ -19,7 +22,14 @@ import msgspec
 
 from scanbridge.config import Config, ConfigError, dump_toml, load_config
 
-__all__ = ["CONFIG_FLAGS", "LOG_FORMAT", "configure_logging", "main", "with_config"]
+__all__ = [
+    "CONFIG_FLAGS",
+    "LOG_FORMAT",
+    "configure_logging",
+    "main",
+    "with_config",
+    "with_config_file",
+]
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -113,6 +123,10 @@ CONFIG_FLAGS: tuple[_Flag, ...] = (
 )
 
 
+def _config_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--config", "config_path", metavar="FILE", default=None, help=help_text)
+
+
 def with_config(func: Callable[..., Any]) -> Callable[..., Any]:
     """Give a command ``--config FILE`` and the :data:`CONFIG_FLAGS`, and pass it ``config``."""
 
@@ -125,14 +139,23 @@ def with_config(func: Callable[..., Any]) -> Callable[..., Any]:
     command: Callable[..., Any] = wrapper
     for key, decls, options in reversed(CONFIG_FLAGS):
         command = click.option(*decls, key, **options)(command)
-    return click.option(
-        "--config",
-        "config_path",
-        metavar="FILE",
-        default=None,
-        help="TOML config file [$SCANBRIDGE_CONFIG]. Environment variables "
-        "SCANBRIDGE_<KEY> override it; flags override both.",
+    return _config_option(
+        "TOML config file [$SCANBRIDGE_CONFIG]. Environment variables "
+        "SCANBRIDGE_<KEY> override it; flags override both."
     )(command)
+
+
+def with_config_file(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command only ``--config FILE`` (no server flags), and pass it ``config``."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, config_path: str | None, **kwargs: Any) -> Any:
+        return func(*args, config=load_config(config_path), **kwargs)
+
+    return _config_option(
+        "The server's TOML config file [$SCANBRIDGE_CONFIG], with SCANBRIDGE_<KEY> "
+        "environment variables over it."
+    )(wrapper)
 
 
 def configure_logging(level: str) -> None:
@@ -141,23 +164,29 @@ def configure_logging(level: str) -> None:
 
 
 class _Group(click.Group):
-    """Prints a :class:`ConfigError` from any command as one line on stderr, exit code 2."""
+    """Prints a :class:`ConfigError` from any command as one line on stderr, exit
+    code 2 (``--debug``: the traceback too)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
+            if ctx.params.get("debug"):
+                import traceback
+
+                traceback.print_exc()
             click.echo(str(exc), err=True)
             ctx.exit(2)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(_version(), "-V", "--version", prog_name="scanbridge")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of an error, too.")
+def main(debug: bool) -> None:
     """scanbridge: a fast WebSocket bridge between barcode scanners, services and apps."""
 
 
-@main.command()
+@main.command(short_help="Run the server until SIGINT or SIGTERM.")
 @click.option(
     "--scanner",
     "scanner_specs",
@@ -172,10 +201,7 @@ def serve(config: Config, scanner_specs: tuple[str, ...]) -> None:
     if scanner_specs:
         from scanbridge.scanners import parse_scanner_spec
 
-        try:
-            extra = [parse_scanner_spec(spec) for spec in scanner_specs]
-        except ValueError as e:
-            raise ConfigError(str(e), key="scanner") from None
+        extra = [parse_scanner_spec(spec) for spec in scanner_specs]
         config.scanners = [*config.scanners, *extra]
         config.validate()
     configure_logging(config.log_level)
@@ -191,7 +217,7 @@ def serve(config: Config, scanner_specs: tuple[str, ...]) -> None:
     app.run()
 
 
-@main.command()
+@main.command(short_help="Inject a scan, as if a scanner read CODE.")
 @click.argument("code")
 @click.option(
     "--server",
@@ -226,7 +252,7 @@ def scan(code: str, server: str, device_serial: str | None) -> None:
         sys.exit(1)
 
 
-@main.command("config-barcode")
+@main.command("config-barcode", short_help="Make a signed configuration barcode.")
 @click.option(
     "--set",
     "settings",
@@ -238,8 +264,9 @@ def scan(code: str, server: str, device_serial: str | None) -> None:
 @click.option(
     "--out",
     default=None,
-    metavar="FILE.png|FILE.svg",
-    help="Write the QR code here; without it, print the barcode's text.",
+    metavar="FILE",
+    help="Write the QR code here (.png, .svg, .svgz, .pdf or .eps); "
+    "without it, print the barcode's text.",
 )
 @click.option(
     "--key", default=None, metavar="KEY", help="The HMAC key [config_barcode_key of the config]."
@@ -251,25 +278,31 @@ def scan(code: str, server: str, device_serial: str | None) -> None:
     metavar="DURATION",
     help="How long the server accepts the barcode: seconds, or 90m, 24h, 7d.",
 )
-@with_config
+@with_config_file
 def config_barcode(
     config: Config, settings: tuple[str, ...], out: str | None, key: str | None, valid_for: str
 ) -> None:
     """Make a signed configuration barcode; a scanner that reads it changes the server
     until the barcode expires (--valid-for)."""
-    from scanbridge.config_barcode import make_config_text, parse_duration, render
+    from scanbridge.config import field_type, parse_text
+    from scanbridge.config_barcode import make_config_text, out_format, parse_duration, render
 
+    if out:
+        out_format(out)
     lifetime = parse_duration(valid_for)
 
     changes: dict[str, Any] = {}
     for item in settings:
         k, eq, v = item.partition("=")
-        if not eq:
+        k = k.strip()
+        if not eq or not k:
             raise ConfigError("is not KEY=VALUE", key="--set", value=item)
         try:
-            changes[k.strip()] = msgspec.json.decode(v.encode())
-        except msgspec.DecodeError:
-            changes[k.strip()] = v
+            tp = field_type(Config, k)
+        except KeyError:
+            changes[k] = v  # make_config_text names the keys it can set
+        else:
+            changes[k] = parse_text(k, v, tp, "--set")
     text = make_config_text(changes, key or config.config_barcode_key or "", valid_for=lifetime)
     if out:
         render(text, out)
@@ -278,7 +311,7 @@ def config_barcode(
         click.echo(text)
 
 
-@main.command("check-config")
+@main.command("check-config", short_help="Print the effective configuration and exit.")
 @click.option(
     "--format",
     "fmt",
@@ -299,7 +332,7 @@ def check_config(config: Config, fmt: str) -> None:
         click.echo(dump_toml(config), nl=False)
 
 
-@main.command()
+@main.command(short_help="List the server's open WebSocket sessions.")
 @click.option(
     "--server",
     default="http://127.0.0.1:9998",
@@ -393,7 +426,7 @@ def sessions(
         click.echo("  ".join(cells).rstrip())
 
 
-@main.command("hash-password")
+@main.command("hash-password", short_help="Print a password hash for [admin] password_hash.")
 @click.option(
     "--password-stdin",
     is_flag=True,

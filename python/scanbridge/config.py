@@ -44,8 +44,12 @@ __all__ = [
     "Section",
     "config_keys",
     "dump_toml",
+    "field_type",
     "is_loopback_host",
     "load_config",
+    "parse_bool",
+    "parse_text",
+    "unknown_key",
 ]
 
 ENV_PREFIX = "SCANBRIDGE_"
@@ -218,9 +222,11 @@ def _describe_info(t: mi.Type, plural: bool = False) -> str:
         if t.min_length == 1 and t.max_length is None and t.pattern is None:
             return noun("a non-empty string", "non-empty strings")
         text = noun("a string", "strings")
-        if t.min_length:
+        if t.min_length and t.max_length is not None:
+            text += f" of {t.min_length} to {t.max_length} characters"
+        elif t.min_length:
             text += f" of at least {t.min_length} characters"
-        if t.max_length is not None:
+        elif t.max_length is not None:
             text += f" of at most {t.max_length} characters"
         if t.pattern is not None:
             text += f" matching {t.pattern!r}"
@@ -273,9 +279,9 @@ def _match_literal(value: Any, tp: Any) -> Any:
 
 def _expected(tp: Any) -> str:
     """What a value must be, with the type's own rule when it has one (so a bad
-    port names the range, not just "an integer")."""
+    port names the range, not just "an integer") or its bounds ("a number > 0")."""
     rules = _rules(tp)
-    return rules[0].description if rules else _describe(_strip(tp))
+    return rules[0].description if rules else _describe(tp)
 
 
 def _check_value(key: str, value: Any, tp: Any) -> None:
@@ -607,12 +613,7 @@ def _from_text(text: str, tp: Any, key: str, source: str) -> Any:
         items = [item.strip() for item in text.split(",")]
         return [_from_text(item, item_tp, key, source) for item in items if item]
     if tp is bool:
-        word = text.strip().lower()
-        if word in ("1", "true", "yes", "on"):
-            return True
-        if word in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(text)
+        return parse_bool(text)
     if tp is int:
         return int(text.strip())
     if tp is float:
@@ -621,9 +622,36 @@ def _from_text(text: str, tp: Any, key: str, source: str) -> Any:
         return text
     try:  # tables and anything else: JSON
         decoded = msgspec.json.decode(text.encode())
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deeply
         raise ValueError(text) from None
     return _coerce(decoded, tp, key, source)
+
+
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off")
+
+
+def parse_bool(text: str) -> bool:
+    """The one reading of a boolean written as text (environment, ``--scanner``,
+    ``--set``): 1/true/yes/on or 0/false/no/off, any case; ValueError otherwise."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(text)
+
+
+def parse_text(key: str, text: str, tp: Any, source: str) -> Any:
+    """``text`` (an environment variable, a flag) read as a value of type ``tp``
+    the way environment variables are; :class:`ConfigError` naming ``key``,
+    ``source`` and what is allowed when it is not one."""
+    return _coerce_text(key, text, tp, source)
+
+
+def field_type(cls: "type[Section]", key: str) -> Any:
+    """The declared type of ``cls``'s key ``key``; KeyError if it has none."""
+    return _field_types(cls)[key]
 
 
 def _coerce_text(key: str, text: str, tp: Any, source: str) -> Any:
@@ -632,7 +660,10 @@ def _coerce_text(key: str, text: str, tp: Any, source: str) -> Any:
     except ConfigError:
         raise
     except ValueError:
-        raise ConfigError(f"is not {_expected(tp)}", key=key, value=text, source=source) from None
+        expected = _expected(tp)
+        if _strip(tp) is bool:
+            expected = "a boolean (" + "/".join(TRUE_WORDS) + " or " + "/".join(FALSE_WORDS) + ")"
+        raise ConfigError(f"is not {expected}", key=key, value=text, source=source) from None
 
 
 def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
@@ -660,6 +691,11 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
         return value
 
 
+def unknown_key(key: str, known: list[str], source: str) -> ConfigError:
+    """The error for a key that is not one of ``known`` (with a "did you mean")."""
+    return _unknown_key(key, known, source)
+
+
 def _unknown_key(key: str, known: list[str], source: str) -> ConfigError:
     leaf = key.rsplit(".", 1)[-1]
     close = difflib.get_close_matches(leaf, known, n=3, cutoff=0.6)
@@ -684,6 +720,13 @@ def _coerce_table(
 
 def _build(cls: type[Section], table: Mapping[str, Any], source: str, prefix: str) -> Section:
     values = _coerce_table(cls, table, source, prefix)
+    for field in msgspec.structs.fields(cls):
+        if field.required and field.name not in values:
+            raise ConfigError(
+                f"is missing: it is required, {_expected(field.type)}",
+                key=prefix + field.name,
+                source=source,
+            )
     try:
         return cls(**values)
     except ConfigError as exc:

@@ -21,6 +21,7 @@ import hmac
 import json
 import logging
 import math
+import os
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -156,11 +157,34 @@ def parse_config_text(text: str, key: str, *, now: float | None = None) -> dict[
     return dict(doc["set"])
 
 
+#: File types ``--out`` can write, by extension (what segno writes that prints well).
+OUT_FORMATS = ("png", "svg", "svgz", "pdf", "eps")
+
+
+def out_format(out: str) -> str:
+    """The format of ``--out FILE`` by its extension; :class:`ConfigError` if not one of
+    :data:`OUT_FORMATS`."""
+    name = os.path.basename(out)
+    ext = name.rpartition(".")[2].lower() if "." in name else ""
+    if ext not in OUT_FORMATS:
+        raise ConfigError(
+            "is not a file type I can write: use a name ending in "
+            + ", ".join("." + f for f in OUT_FORMATS),
+            key="--out",
+            value=out,
+        )
+    return ext
+
+
 def render(text: str, out: str, scale: int = 8) -> None:
-    """Write the QR code (PNG or SVG by the file's extension) with segno."""
+    """Write the QR code (format by the file's extension, :data:`OUT_FORMATS`) with segno."""
     import segno
 
-    segno.make_qr(text, error="m").save(out, scale=scale, border=4)
+    kind = out_format(out)
+    try:
+        segno.make_qr(text, error="m").save(out, kind=kind, scale=scale, border=4)
+    except OSError as e:
+        raise ConfigError(f"cannot be written: {e.strerror or e}", key="--out", value=out) from None
 
 
 def handle_config_barcode(app: App, scan: Scan) -> bool:

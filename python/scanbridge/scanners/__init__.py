@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from ..config import ScannerConfig
+from typing import get_args
+
+from ..config import (
+    ConfigError,
+    ScannerConfig,
+    ScannerSource,
+    config_keys,
+    field_type,
+    parse_text,
+    unknown_key,
+)
 from .base import DeviceInfo, Sink, Source
 
 MODELS = {
@@ -51,35 +61,48 @@ def make_source(cfg: ScannerConfig, index: int = 0) -> Source:
     raise ValueError(f"unknown scanner source {cfg.source!r}")
 
 
+#: The sources ``--scanner`` and ``[[scanners]] source`` take.
+SOURCES: tuple[str, ...] = get_args(ScannerSource)
+
+
 def parse_scanner_spec(spec: str) -> ScannerConfig:
     """`--scanner SPEC`: ``SOURCE[:key=value,key=value...]``, e.g.
-    ``replay:path=/tmp/scans.fifo,layout=de,device_serial=S1`` or ``demo``."""
-    source, _, rest = spec.partition(":")
-    fields: dict[str, object] = {"source": source.strip()}
+    ``replay:path=/tmp/scans.fifo,layout=de,device_serial=S1`` or ``demo``.
+
+    Values are read like environment variables (booleans 1/true/yes/on or
+    0/false/no/off); ``terminators`` are joined with ``+`` (``enter+tab``).
+    Raises :class:`ConfigError` (one line) naming what is wrong and what is allowed.
+    """
+    flag = "--scanner"
+    head, _, rest = spec.partition(":")
+    source = head.strip().lower()
+    if source not in SOURCES:
+        raise ConfigError(
+            f"is not a scanner source: use one of {', '.join(SOURCES)} (SOURCE[:key=value,...])",
+            key=flag,
+            value=head.strip(),
+        )
+    known = [k for k in config_keys(ScannerConfig) if k != "source"]
+    values: dict[str, object] = {"source": source}
     if rest:
         for part in rest.split(","):
-            key, eq, value = part.partition("=")
-            if not eq:
-                raise ValueError(f"--scanner {spec!r}: {part!r} is not key=value")
+            key, eq, text = part.partition("=")
             key = key.strip()
-            v: object = value.strip()
-            if key in ("terminators",):
-                v = [t for t in str(v).split("+") if t]
-            elif key in ("grab",):
-                v = str(v).lower() in ("1", "true", "yes", "on")
-            elif key in ("min_length",):
-                v = int(str(v))
-            elif key in ("inter_key_timeout", "max_avg_key_gap", "interval"):
-                v = float(str(v))
-            fields[key] = v
-    import msgspec
-
-    from ..config import ConfigError
-
+            if not eq or not key:
+                raise ConfigError(
+                    f"has {part!r}, which is not key=value (keys: {', '.join(known)})",
+                    key=flag,
+                    value=spec,
+                )
+            if key not in known:
+                raise unknown_key(key, known, flag)
+            if key == "terminators":
+                text = text.replace("+", ",")
+            values[key] = parse_text(key, text.strip(), field_type(ScannerConfig, key), flag)
     try:
-        return msgspec.convert(fields, ScannerConfig)
-    except msgspec.ValidationError as e:
-        raise ConfigError(f"is not a valid scanner: {e}", key="scanner", value=spec) from None
+        return ScannerConfig(**values)  # type: ignore[arg-type]
+    except ConfigError as e:
+        raise e.within(source=flag) from None
 
 
-__all__ = ["DeviceInfo", "Sink", "Source", "make_source", "parse_scanner_spec"]
+__all__ = ["SOURCES", "DeviceInfo", "Sink", "Source", "make_source", "parse_scanner_spec"]
