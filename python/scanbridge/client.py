@@ -37,7 +37,6 @@ import base64
 import inspect
 import logging
 import os
-import random
 import ssl as ssl_module
 import uuid
 from collections import deque
@@ -48,6 +47,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import _core
 from .auth import BasicAuth
+from .retry import backoff_delay
 from .session import Headers, SessionClosed
 
 __all__ = ["ClientSession", "ConnectionClosed", "HandshakeError", "connect"]
@@ -124,13 +124,6 @@ def _check_close(code: int, reason: str) -> None:
         raise ValueError(f"close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)")
     if len(reason.encode()) > 123:
         raise ValueError("close reason is longer than 123 bytes")
-
-
-def _backoff(attempt: int, base: float, cap: float) -> float:
-    """Delay before reconnect attempt ``attempt`` (0-based): the upper half of
-    ``min(cap, base * 2**attempt)``, drawn at random."""
-    delay = min(cap, base * 2 ** min(attempt, 32))
-    return delay / 2 + random.random() * delay / 2
 
 
 @dataclass
@@ -803,7 +796,7 @@ class ClientSession:
                     attempt,
                 )
                 return None
-            delay = _backoff(attempt, opts.backoff_base, opts.backoff_cap)
+            delay = backoff_delay(attempt, opts.backoff_base, opts.backoff_cap)
             attempt += 1
             try:
                 async with asyncio.timeout(delay):

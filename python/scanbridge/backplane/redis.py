@@ -37,12 +37,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
 import uuid
 from collections import deque
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..retry import Backoff
 
 if TYPE_CHECKING:
     from ..app import App
@@ -236,7 +237,7 @@ class RedisBackplane:
     # ---- subscription --------------------------------------------------------------
 
     async def _listen(self) -> None:
-        delay = RECONNECT_MIN
+        backoff = Backoff(RECONNECT_MIN, RECONNECT_MAX)
         while True:
             pubsub = None
             try:
@@ -250,7 +251,7 @@ class RedisBackplane:
                 if self._down_since is not None:
                     await self._wait_for_peers()
                 self._back()
-                delay = RECONNECT_MIN
+                backoff.reset()
                 await self._read(pubsub)
             except asyncio.CancelledError:
                 raise
@@ -263,9 +264,8 @@ class RedisBackplane:
                             await pubsub.aclose()
             self._reconnect.clear()
             with suppress(TimeoutError):
-                async with asyncio.timeout(delay * (0.5 + random.random() / 2)):
+                async with asyncio.timeout(backoff.next()):
                     await self._reconnect.wait()
-            delay = min(delay * 2, RECONNECT_MAX)
 
     async def _subscribe(self, pubsub: Any) -> None:
         """SUBSCRIBE and wait for Redis to confirm it: from then on every message

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 from typing import Any
 
 from ..config import ScannerConfig
+from ..retry import Backoff
 from ..scan import Scan
 from .base import DeviceInfo, Sink, Source
 
@@ -77,7 +77,7 @@ class BleSource(Source):
         self.preflight()
         from bleak import BleakClient
 
-        delay = 1.0
+        backoff = Backoff(1.0, 60.0)
         while True:
             disconnected = asyncio.Event()
             try:
@@ -89,7 +89,7 @@ class BleSource(Source):
                         self.cfg.characteristic, lambda _c, data: self._on_data(sink, bytes(data))
                     )
                     await sink.state(self.device, True)
-                    delay = 1.0
+                    backoff.reset()
                     await disconnected.wait()
             except asyncio.CancelledError:
                 raise
@@ -97,5 +97,4 @@ class BleSource(Source):
                 log.warning("BLE scanner %s (%s): %s", self.device.serial, self.cfg.address, e)
             if self.device.connected:
                 await sink.state(self.device, False)
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 60.0)
+            await asyncio.sleep(backoff.next())

@@ -21,11 +21,11 @@ effect happened:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..hooks import call_hook
 from ..session import Session
 from . import messages as m
 
@@ -238,9 +238,4 @@ class Commands:
 
     async def run_hooks(self, cmd: Any, session: Session | None) -> None:
         for hook in self.service.command_hooks:
-            try:
-                r = hook(cmd, session)
-                if inspect.isawaitable(r):
-                    await r
-            except Exception:
-                log.exception("on_command hook %r failed", hook)
+            await call_hook(hook, cmd, session, log=log, what="on_command")

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
 import logging
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,8 +22,10 @@ import msgspec
 from .. import __version__
 from ..config import Config
 from ..errors import JournalError, ScanRefused
+from ..hooks import call_hook
 from ..journal import Journal, default_journal_path
 from ..journal_writer import JournalWriter, Stored
+from ..retry import Backoff
 from ..scan import Scan
 from ..scanners.base import DeviceInfo, Sink, Source
 from ..session import Session
@@ -169,8 +169,9 @@ class StreamsService(Sink):
         self._prune_handle = loop.call_later(60, prune)
 
     async def _run_source(self, src: Source) -> None:
-        delay = RESTART_MIN
+        backoff = Backoff(RESTART_MIN, RESTART_MAX)
         while True:
+            delay = backoff.next()
             try:
                 await src.run(self)
                 return
@@ -186,8 +187,7 @@ class StreamsService(Sink):
                 )
                 if src.device.connected:
                     await self.state(src.device, False)
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, RESTART_MAX)
+            await asyncio.sleep(delay)
 
     # ---- events out -----------------------------------------------------
 
@@ -303,13 +303,7 @@ class StreamsService(Sink):
             )
             return None
         for hook in self.scan_hooks:
-            try:
-                r = hook(scan)
-                if inspect.isawaitable(r):
-                    r = await r
-            except Exception:
-                log.exception("on_scan hook %r failed", hook)
-                continue
+            r = await call_hook(hook, scan, log=log, what="on_scan")
             if r is False:
                 log.info("scan from %s stopped by hook %r", scan.device_serial, hook)
                 return None
