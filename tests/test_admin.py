@@ -113,11 +113,18 @@ async def test_sessions_list_send_and_close(app: App) -> None:
         assert data["total"] == 2 and data["page"] == 1 and data["pages"] == 1
         by_ep = {s["endpoint"]: s for s in data["sessions"]}
         assert set(by_ep) == {"/echo", "/"}
-        # The Streams client is a Python session (its UUID); echo lives in the core.
+        # The Streams client is a Python session (its UUID); echo lives in the core
+        # and has a UUID too (one id format), not its connection number.
         assert by_ep["/"]["id"] == app.sessions[0].id and UUID_RE.match(by_ep["/"]["id"])
         assert by_ep["/"]["rooms"] == ["streams"]
         echo_id = by_ep["/echo"]["id"]
-        assert echo_id.isdigit() and echo_id == str(by_ep["/echo"]["conn"])
+        assert UUID_RE.match(echo_id), echo_id
+        assert by_ep["/echo"]["conn"] > 0 and str(by_ep["/echo"]["conn"]) != echo_id
+        _, again = await api(app, "GET", "/admin/api/sessions")
+        assert {s["id"] for s in again["sessions"]} == {echo_id, by_ep["/"]["id"]}
+        # The connection number is not a second id.
+        status, _ = await api(app, "DELETE", f"/admin/api/sessions/{by_ep['/echo']['conn']}")
+        assert status == 404
         for s in data["sessions"]:
             assert s["port"] == "default"
             assert s["peer"].startswith("127.0.0.1:")
@@ -273,6 +280,40 @@ async def test_admin_page_is_html_and_stats(app: App) -> None:
     assert st["scans_total"] == 1 and st["recent_scans"][0]["code"] == "4006381333931"
     assert st["journal"]["events"] >= 1
     assert {"connections_accepted", "fanout_deliveries", "overflow_closes"} <= set(st["core"])
+
+
+async def test_stats_count_websockets_not_the_pages_own_polls(app: App) -> None:
+    """The header said "3 open" with "sessions 0": the page's own polls (HTTP) were
+    counted as open connections. Now connections_open counts WebSocket connections
+    and HTTP requests in flight are counted apart."""
+    base = f"http://127.0.0.1:{app.port}/admin/api"
+
+    async def poll_all() -> list[Any]:  # what the page does every second, at once
+        got = await asyncio.gather(
+            http("GET", base + "/sessions"),
+            http("GET", base + "/ports"),
+            http("GET", base + "/stats"),
+        )
+        return [json.loads(body) for _, _, body in got]
+
+    # Requests held open (a partial request line) are HTTP connections, not sessions.
+    held = [await asyncio.open_connection("127.0.0.1", app.port) for _ in range(3)]
+    for _, w in held:
+        w.write(b"GET /admin/api/stats HTTP/1.1\r\n")
+        await w.drain()
+    try:
+        await wait_for(lambda: app._core is not None and app._core.connection_count() >= 3)
+        _, _, st = await poll_all()
+        assert st["sessions"] == 0
+        assert st["core"]["connections_open"] == 0, st["core"]
+        assert st["core"]["http_connections_open"] >= 4, st["core"]  # 3 held + this poll
+        async with websockets.connect(f"ws://127.0.0.1:{app.port}/echo"):
+            await wait_for(lambda: app._core is not None and app._core.connection_count() >= 4)
+            _, _, st = await poll_all()
+            assert st["sessions"] == 1 and st["core"]["connections_open"] == 1, st
+    finally:
+        for _, w in held:
+            w.close()
 
 
 METRICS = {

@@ -1,9 +1,15 @@
 """The admin page and its JSON API (PROTOCOLS.md section 4).
 
 Sessions are every open WebSocket connection the Rust core holds (echo, Streams,
-Python endpoints alike); a connection of a Python endpoint is shown with its
-:class:`~scanbridge.session.Session` UUID, one the core handles itself with the
-core's numeric connection id (as a string). Both ids are accepted in the URLs.
+Python endpoints alike). Every session id is a UUID: a connection of a Python
+endpoint has its :class:`~scanbridge.session.Session` id, one the core handles
+itself (``/echo``, rooms) an id derived from the core's connection number with a
+key of this server run (so it is stable while the connection lives and never
+names a later connection). The core's number is in each row as ``conn``.
+
+Connection counts in ``/admin/api/stats`` are of WebSocket connections: the
+HTTP requests open at that moment (among them the admin page's own polls) are
+counted apart, as ``core.http_connections_open``.
 """
 
 from __future__ import annotations
@@ -11,7 +17,10 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import hashlib
 import math
+import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +49,8 @@ class Admin:
         self.app = app
         self.auth = AdminAuth(app)
         self.traffic = metrics.Traffic(app)
+        self._id_core: Any = None
+        self._id_key = b""
 
     # ---- helpers --------------------------------------------------------
 
@@ -48,6 +59,22 @@ class Admin:
         if core is None:
             raise HTTPError(503, "the server is not running")
         return core
+
+    def core_session_id(self, cid: int) -> str:
+        """The UUID of a connection the core handles itself (keyed per core, i.e.
+        per server run: ids of an earlier run never name a connection of this one)."""
+        core = self.app._core
+        if self._id_core is not core:
+            self._id_core, self._id_key = core, secrets.token_bytes(32)
+        digest = hashlib.blake2b(cid.to_bytes(8, "big"), key=self._id_key, digest_size=16)
+        return str(uuid.UUID(bytes=digest.digest(), version=4))
+
+    def _websocket_ids(self, core: Any) -> list[int]:
+        return [
+            cid
+            for cid in core.connection_ids()
+            if (info := core.connection_info(cid)) is not None and info["websocket"]
+        ]
 
     def sessions(self) -> list[dict[str, Any]]:
         """Every open WebSocket connection, oldest first."""
@@ -62,7 +89,7 @@ class Admin:
             s = by_conn.get(cid)
             rows.append(
                 {
-                    "id": s.id if s is not None else str(cid),
+                    "id": s.id if s is not None else self.core_session_id(cid),
                     "conn": cid,
                     "endpoint": s.path
                     if s is not None
@@ -90,11 +117,11 @@ class Admin:
         s = self.app.session(sid)
         if s is not None and not s.closed:
             return s.conn, s
-        if sid.isdigit():
-            cid = int(sid)
-            info = core.connection_info(cid)
-            if info is not None and info["websocket"]:
-                return cid, next((x for x in self.app.sessions if x.conn == cid), None)
+        if len(sid) == 36:
+            by_conn = {x.conn for x in self.app.sessions}
+            for cid in self._websocket_ids(core):
+                if cid not in by_conn and self.core_session_id(cid) == sid:
+                    return cid, None
         raise HTTPError(404, f"no session {sid}")
 
     # ---- handlers -------------------------------------------------------
@@ -225,13 +252,15 @@ class Admin:
 
     async def stats(self, req: Request) -> Response:
         core = self._core()
+        websockets = len(self._websocket_ids(core))
+        core_stats = dict(core.stats())
+        # The page's header: WebSocket connections, not its own polls (HTTP).
+        open_now = core_stats.get("connections_open", websockets)
+        core_stats["connections_open"] = websockets
+        core_stats["http_connections_open"] = max(0, open_now - websockets)
         out: dict[str, Any] = {
-            "core": core.stats(),
-            "sessions": sum(
-                1
-                for cid in core.connection_ids()
-                if (i := core.connection_info(cid)) is not None and i["websocket"]
-            ),
+            "core": core_stats,
+            "sessions": websockets,
             "python_sessions": len(self.app.sessions),
             "rooms": [{"room": r, "members": n} for r, n in sorted(core.rooms())],
         }
