@@ -290,3 +290,68 @@ def test_check_json_error_body_on_503(tmp_path: Path) -> None:
         finally:
             _kill(s)
         os.sync()
+
+
+def test_kill_and_term_during_posts_lose_nothing_acknowledged(tmp_path: Path) -> None:
+    """SIGKILL and SIGTERM, twice each, while scans are posted one after another:
+    every 2xx is stored once, nothing is duplicated, seqs have no gap."""
+    import http.client
+    import threading
+
+    journal = str(tmp_path / "j.sqlite3")
+    s = start_server("--port", "0", "--journal", journal, *QUIET)
+    port = s.port
+    acked: dict[str, int] = {}
+    sent = 0
+    stop = threading.Event()
+
+    def poster() -> None:
+        nonlocal sent
+        i = 0
+        deadline = time.monotonic() + 60
+        while not stop.is_set() and i < 1000 and time.monotonic() < deadline:
+            code = f"K-{i:04d}"
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request(
+                    "POST", "/api/scans", json.dumps({"code": code}), {"Content-Type": "x"}
+                )
+                resp = conn.getresponse()
+                body = resp.read()
+                conn.close()
+            except OSError:
+                time.sleep(0.02)  # the server is down: the same code again
+                continue
+            if resp.status == 201:
+                acked[code] = json.loads(body)["seq"]
+            i += 1
+            sent = i
+
+    t = threading.Thread(target=poster)
+    t.start()
+    try:
+        for sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGKILL, signal.SIGTERM):
+            before = sent
+            deadline = time.monotonic() + 20
+            while sent < before + 150 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            s.proc.send_signal(sig)
+            s.proc.wait(10)
+            s = start_server("--port", str(port), "--journal", journal, *QUIET)
+        t.join(60)
+    finally:
+        stop.set()
+        t.join(5)
+    try:
+        events = [ev for ev in _replay_all(s.url) if ev["event_type"] == "scan"]
+    finally:
+        s.stop()
+    codes = [ev["scan_code"] for ev in events]
+    assert len(codes) == len(set(codes)), "a scan was stored twice"
+    stored = {ev["scan_code"]: ev["seq"] for ev in events}
+    missing = [code for code in acked if code not in stored]
+    assert not missing, f"{len(missing)} acknowledged scans lost, e.g. {missing[:3]}"
+    assert all(stored[code] == seq for code, seq in acked.items())
+    seqs = [ev["seq"] for ev in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a gap in the seqs"
+    assert len(acked) >= 600, len(acked)
