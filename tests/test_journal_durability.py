@@ -294,9 +294,11 @@ def test_check_json_error_body_on_503(tmp_path: Path) -> None:
 
 def test_kill_and_term_during_posts_lose_nothing_acknowledged(tmp_path: Path) -> None:
     """SIGKILL and SIGTERM, twice each, while scans are posted one after another:
-    every 2xx is stored once, nothing is duplicated, seqs have no gap."""
+    every 2xx is stored once, nothing is duplicated, seqs have no gap.  A POST
+    whose answer was lost is retried with the same event_id (a safe retry)."""
     import http.client
     import threading
+    import uuid
 
     journal = str(tmp_path / "j.sqlite3")
     s = start_server("--port", "0", "--journal", journal, *QUIET)
@@ -313,16 +315,16 @@ def test_kill_and_term_during_posts_lose_nothing_acknowledged(tmp_path: Path) ->
             code = f"K-{i:04d}"
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                conn.request(
-                    "POST", "/api/scans", json.dumps({"code": code}), {"Content-Type": "x"}
-                )
+                eid = str(uuid.uuid5(uuid.NAMESPACE_URL, code))
+                body = json.dumps({"code": code, "event_id": eid})
+                conn.request("POST", "/api/scans", body, {"Content-Type": "x"})
                 resp = conn.getresponse()
                 body = resp.read()
                 conn.close()
             except OSError:
                 time.sleep(0.02)  # the server is down: the same code again
                 continue
-            if resp.status == 201:
+            if resp.status in (200, 201):
                 acked[code] = json.loads(body)["seq"]
             i += 1
             sent = i
@@ -355,3 +357,23 @@ def test_kill_and_term_during_posts_lose_nothing_acknowledged(tmp_path: Path) ->
     seqs = [ev["seq"] for ev in events]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a gap in the seqs"
     assert len(acked) >= 600, len(acked)
+
+
+def test_a_retried_post_with_its_event_id_is_not_stored_twice(tmp_path: Path) -> None:
+    import uuid
+
+    s = start_server("--port", "0", "--journal", str(tmp_path / "j.sqlite3"), *QUIET)
+    try:
+        eid = str(uuid.uuid4())
+        body = json.dumps({"code": "ONCE", "event_id": eid}).encode()
+        headers = {"Content-Type": "application/json"}
+        status, _, first = http("POST", s.http_url + "/api/scans", body, headers)
+        assert status == 201 and json.loads(first)["event_id"] == eid
+        status, _, again = http("POST", s.http_url + "/api/scans", body, headers)
+        assert status == 200 and json.loads(again)["seq"] == json.loads(first)["seq"]
+        bad = json.dumps({"code": "X", "event_id": "42"}).encode()
+        assert http("POST", s.http_url + "/api/scans", bad, headers)[0] == 400
+        scans = [ev for ev in _replay_all(s.url) if ev["event_type"] == "scan"]
+        assert [ev["event_id"] for ev in scans] == [eid]
+    finally:
+        s.stop()

@@ -247,8 +247,12 @@ class App:
         *,
         raw: bytes | None = None,
         symbology: str | None = None,
+        event_id: str | None = None,
     ) -> Scan | None:
-        """Publish a scan as if a scanner read it (POST /api/scans does this)."""
+        """Publish a scan as if a scanner read it (POST /api/scans does this).
+
+        ``event_id`` (a UUID chosen by the caller) becomes the event's id.
+        """
         if self.streams is None:
             raise RuntimeError("the Streams service is not running")
         scan = Scan(
@@ -257,6 +261,7 @@ class App:
             device_serial or "API-0001",
             symbology=symbology,
             source="api",
+            event_id=event_id or "",
         )
         return await self.streams.publish_scan(scan)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from . import _core
 from .errors import EventTooLarge, JournalError, ScanRefused
 from .http import HTTPError, Request, Response
-from .streams.messages import SERIAL_MAX
+from .streams.messages import SERIAL_MAX, is_event_id
 
 if TYPE_CHECKING:
     from .app import App
@@ -24,6 +24,18 @@ CODE_MAX = 2000
 def static_text(name: str) -> str:
     """A file shipped in scanbridge/static."""
     return resources.files("scanbridge").joinpath("static", name).read_text("utf-8")
+
+
+@functools.cache
+def static_bytes(name: str) -> bytes:
+    return resources.files("scanbridge").joinpath("static", name).read_bytes()
+
+
+def static_response(name: str, content_type: str, cache: str = "no-cache") -> Response:
+    """A shipped file; ``no-cache``: revalidated, so an upgraded scanbridge serves its own."""
+    return Response(
+        200, static_bytes(name), [("Content-Type", content_type), ("Cache-Control", cache)]
+    )
 
 
 def check_origin(app: App, request: Request) -> None:
@@ -67,10 +79,17 @@ def install_routes(app: App) -> None:
             not isinstance(serial, str) or not 1 <= len(serial) <= SERIAL_MAX
         ):
             raise HTTPError(400, f'"device_serial" must be a string of 1-{SERIAL_MAX} characters')
+        event_id = body.get("event_id")
+        if event_id is not None and not is_event_id(event_id):
+            raise HTTPError(400, '"event_id" must be a lowercase UUID (it makes a retry safe)')
         if app.streams is None:
             raise HTTPError(503, "the Streams service is not running")
+        if event_id is not None:
+            seq = app.streams.journal.seq_of(event_id)
+            if seq is not None:  # a retry of a scan that was stored: not stored twice
+                return Response.json({"published": True, "seq": seq, "event_id": event_id}, 200)
         try:
-            scan = await app.inject_scan(body["code"], serial)
+            scan = await app.inject_scan(body["code"], serial, event_id=event_id)
         except ScanRefused as e:
             raise HTTPError(400, f"scan refused: {e}") from None
         except EventTooLarge as e:
@@ -126,3 +145,23 @@ def install_routes(app: App) -> None:
     @app.route("GET", "/")
     async def index(request: Request) -> Response:
         return Response.html(static_text("demo.html"))
+
+    @app.route("GET", "/scanbridge.js")
+    async def client_module(request: Request) -> Response:
+        # The browser client module; web apps on their own origin import it from here
+        # (module scripts need CORS; the file is public).
+        resp = static_response("scanbridge.js", "text/javascript; charset=utf-8")
+        resp.headers.append(("Access-Control-Allow-Origin", "*"))
+        return resp
+
+    @app.route("GET", "/examples/form")
+    async def example_form(request: Request) -> Response:
+        return Response.html(static_text("form.html"))
+
+    @app.route("GET", "/favicon.svg")
+    async def favicon_svg(request: Request) -> Response:
+        return static_response("favicon.svg", "image/svg+xml", "max-age=86400")
+
+    @app.route("GET", "/favicon.ico")
+    async def favicon_ico(request: Request) -> Response:
+        return static_response("favicon.ico", "image/x-icon", "max-age=86400")

@@ -316,6 +316,8 @@ class StreamsService(Sink):
             symbology=scan.symbology,
             aim_id=scan.aim_id,
         )
+        if scan.event_id:  # chosen by the caller (POST /api/scans: a safe retry)
+            event["event_id"] = scan.event_id
         scan.event_id = event["event_id"]
         scan.time_created = event["time_created"]
         fut = self._submit(event, hold=hold, token=scan)
