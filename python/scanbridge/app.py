@@ -20,6 +20,7 @@ import msgspec
 
 from . import _core
 from .config import Config, ConfigError
+from .core_handle import CoreHandle
 from .endpoint import Endpoint
 from .http import HTTPError, Request, Response, Router
 from .scan import Scan
@@ -102,7 +103,8 @@ class App:
         self._ep_objects: list[Endpoint] = []
         self._ep_auth: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._flush_scheduled = False
+        #: The narrow handle to the core that subsystems get (not the App).
+        self.core = CoreHandle(lambda: self._core, lambda: self._loop)
         self._stopping: asyncio.Event | None = None
         self._started: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -277,9 +279,7 @@ class App:
         if "port" in changes and new.port != old_port and self._core is not None:
             if not self._rebind(new.port):
                 new = msgspec.structs.replace(new, port=old_port)
-        self.config = new
-        if self.streams is not None:  # undelivered_ttl (it keeps the config it started with)
-            self.streams.config = new
+        self.config = new  # the Streams service reads it through its config getter
         if "log_level" in changes:
             logging.getLogger().setLevel(new.log_level.upper())
 
@@ -390,33 +390,21 @@ class App:
 
     # ---- core plumbing --------------------------------------------------
 
+    # The core plumbing lives in CoreHandle (one place); these names stay for
+    # the App's own callers.
     def _core_send(self, conn: int, data: str | bytes) -> bool:
-        assert self._core is not None
-        ok = self._core.send(conn, data)
-        self._schedule_flush()
-        return ok
+        return self.core.send(conn, data)
 
     def _core_close(self, conn: int, code: int, reason: str) -> None:
-        if self._core is not None:
-            self._core.close(conn, code, reason)
-            self._schedule_flush()
+        self.core.close(conn, code, reason)
 
     def _schedule_flush(self) -> None:
-        if not self._flush_scheduled and self._loop is not None:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        if self._core is not None:
-            self._core.flush()
+        self.core.flush_soon()
 
     def _consumed(self, conn: int, nbytes: int) -> None:
         """Python is done with one message of `conn`: the core reads more of
         it (it stops past max_pending_bytes / max_pending_messages)."""
-        core = self._core
-        if core is not None:
-            core.consumed(conn, nbytes)
+        self.core.consumed(conn, nbytes)
 
     def _on_ready(self) -> None:
         core = self._core
@@ -748,7 +736,7 @@ class App:
         from .streams.endpoint import StreamsEndpoint
         from .streams.service import StreamsService
 
-        svc = StreamsService(self)
+        svc = StreamsService(self.core, lambda: self.config, self._handle_config_barcode)
         svc.scan_hooks.extend(self._scan_hooks)
         svc.command_hooks.extend(self._command_hooks)
         for i, sc in enumerate(self.config.scanners):

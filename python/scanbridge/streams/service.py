@@ -15,12 +15,13 @@ import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
 from .. import __version__
 from ..config import Config
+from ..core_handle import CoreHandle
 from ..errors import JournalError, ScanRefused
 from ..hooks import call_hook
 from ..journal import Journal, default_journal_path
@@ -31,9 +32,6 @@ from ..scanners.base import DeviceInfo, Sink, Source
 from ..session import Session
 from . import messages as m
 from .commands import Commands
-
-if TYPE_CHECKING:
-    from ..app import App
 
 log = logging.getLogger("scanbridge.streams")
 
@@ -68,11 +66,28 @@ def default_gateway_serial() -> str:
     return "SB" + hashlib.sha256(seed.encode()).hexdigest()[:10].upper()
 
 
+#: A filter every scan passes before the hooks: True means "taken" (e.g. a
+#: configuration barcode, applied or refused, never published).
+ScanFilter = Callable[[Scan], bool]
+
+
 class StreamsService(Sink):
-    def __init__(self, app: App) -> None:
-        cfg: Config = app.config
-        self.app = app
-        self.config = cfg
+    """The Streams API: sources in, journal, events out, commands.
+
+    Gets narrow handles, not the App: ``core`` (send/join/publish), ``config``
+    (a getter: the configuration can change at run time) and ``scan_filter``.
+    """
+
+    def __init__(
+        self,
+        core: CoreHandle,
+        config: Callable[[], Config],
+        scan_filter: ScanFilter = lambda scan: False,
+    ) -> None:
+        cfg = config()
+        self.core = core
+        self._config = config
+        self._scan_filter = scan_filter
         self.gateway_serial = cfg.gateway_serial or default_gateway_serial()
         path: Path | None
         if cfg.journal == ":memory:" or (cfg.journal is None and cfg.port == 0):
@@ -201,13 +216,11 @@ class StreamsService(Sink):
 
     def _on_stored(self, stored: list[Stored]) -> None:
         """Stored events, in seq order, on the loop: send each to the room."""
-        core = self.app._core
         delivered_scans: list[int] = []
         for st in stored:
-            if core is not None:
-                delivered = self._publish(core, st.event, st.data)
-                if delivered and st.event.get("event_type") == "scan":
-                    delivered_scans.append(st.seq)
+            delivered = self._publish(st.event, st.data)
+            if delivered and st.event.get("event_type") == "scan":
+                delivered_scans.append(st.seq)
             self._sent_seq = max(self._sent_seq, st.seq)
             scan = st.token
             if isinstance(scan, Scan):
@@ -215,29 +228,26 @@ class StreamsService(Sink):
                 self.scans_total += 1
                 self.recent.append(scan)
         del self.recent[:-50]
-        if core is not None:
-            self.app._schedule_flush()
         if delivered_scans and self.writer is not None:
             self.writer.mark_delivered(delivered_scans)
 
-    @staticmethod
-    def _publish(core: Any, event: dict[str, Any], data: bytes | None = None) -> int:
-        """Send one event to both rooms, each in its field set; returns the deliveries."""
+    def _publish(self, event: dict[str, Any], data: bytes | None = None) -> int:
+        """Send one event to every room, each in its field set; returns the
+        deliveries to apps (watchers' copies do not count)."""
+        core = self.core
+        if not core.running:
+            return 0
         ext = (data if data is not None else m.encode(event)).decode()
-        delivered, _ = core.publish(ROOM_EXT, ext)
-        core.publish(ROOM_WATCH, ext)  # watchers' copies are not deliveries
+        delivered = core.publish(ROOM_EXT, ext)
+        core.publish(ROOM_WATCH, ext)
         doc = m.documented(event)
         if doc is not None:
-            n, _ = core.publish(ROOM, m.encode(doc).decode())
-            delivered += n
+            delivered += core.publish(ROOM, m.encode(doc).decode())
         return delivered
 
     def broadcast_unjournaled(self, event: dict[str, Any]) -> None:
         """Send an event that is not journaled (a notice) to every Streams client."""
-        core = self.app._core
-        if core is not None:
-            self._publish(core, event)
-            self.app._schedule_flush()
+        self._publish(event)
 
     def _on_health(self, ok: bool, reason: str) -> None:
         """Tell every Streams client when the journal stops (and starts) storing."""
@@ -257,6 +267,11 @@ class StreamsService(Sink):
                 "CRITICAL",
             )
         self.broadcast_unjournaled(event)
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force now (it can change at run time)."""
+        return self._config()
 
     def journal_stats(self) -> dict[str, int]:
         """The journal's stats plus the writer's (held, refused, stored, commits)."""
@@ -284,7 +299,7 @@ class StreamsService(Sink):
         scan is sent when stored, held in memory while the journal cannot
         store (see :mod:`scanbridge.journal_writer`).
         """
-        if self.app._handle_config_barcode(scan):
+        if self._scan_filter(scan):
             return None
         if self.commands.blocks(scan.device_serial, "TRIGGER_SINGLE_CLICK"):
             return None
@@ -357,8 +372,6 @@ class StreamsService(Sink):
     def connect(self, session: Session) -> None:
         """Greet, replay what the client missed, then join the live room of its field
         set (no await in between, so no event falls between replay and live)."""
-        core = self.app._core
-        assert core is not None
         q = session.query
         watch = q.get("watch", "") in _YES
         ext = watch or q.get("ext", "") in _YES or "since" in q
@@ -372,7 +385,8 @@ class StreamsService(Sink):
         elif watch:
             events = []  # a watcher takes nothing from the apps
         else:
-            events = self.journal.undelivered(self.config.undelivered_ttl, upto=self._sent_seq)
+            ttl = self._config().undelivered_ttl
+            events = self.journal.undelivered(ttl, upto=self._sent_seq)
         for _, data in events:
             if ext:
                 session.send_nowait(data.decode())
@@ -383,7 +397,7 @@ class StreamsService(Sink):
         if events and self.writer is not None and not watch:
             # Replayed (with or without since) counts as received.
             self.writer.mark_delivered([s for s, _ in events])
-        core.join(session.conn, ROOM_WATCH if watch else ROOM_EXT if ext else ROOM)
+        self.core.join(session.conn, ROOM_WATCH if watch else ROOM_EXT if ext else ROOM)
 
     def _replay_since(self, session: Session, since: str) -> list[tuple[int, bytes]]:
         try:
