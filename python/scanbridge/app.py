@@ -548,7 +548,7 @@ class App:
     def _open(self, ev: tuple[Any, ...]) -> None:
         _, conn, ep_id, listener, path, query, headers, host, port, sub = ev
         ep = self._ep_objects[ep_id]
-        s = Session(self, conn, ep, listener, path, query, headers, (host, port), sub)
+        s = Session(self.core, conn, ep, listener, path, query, headers, (host, port), sub)
         self._sessions[conn] = s
         self._by_id[s.id] = s
         self._call(s, ep.on_connect)

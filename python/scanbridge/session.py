@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 if TYPE_CHECKING:
-    from .app import App
+    from .core_handle import CoreHandle
 
 
 class SessionClosed(ConnectionError):
@@ -62,8 +62,8 @@ class Session:
 
     __slots__ = (
         "__weakref__",
-        "_app",
         "_busy",
+        "_core",
         "_dropped",
         "_errors",
         "_failed",
@@ -86,7 +86,7 @@ class Session:
 
     def __init__(
         self,
-        app: App,
+        core: CoreHandle,
         conn: int,
         endpoint: Any,
         listener: int,
@@ -96,7 +96,7 @@ class Session:
         remote: tuple[str, int],
         subprotocol: str | None,
     ) -> None:
-        self._app = app
+        self._core = core
         self.conn = conn
         self.id = str(uuid.uuid4())
         self.endpoint = endpoint
@@ -129,7 +129,7 @@ class Session:
             self._failed = True
             raise SessionClosed(f"session {self.id} is closed")
         try:
-            ok = self._app._core_send(self.conn, data)
+            ok = self._core.send(self.conn, data)
         except BufferError as e:
             self._failed = True
             raise SessionClosed(f"session {self.id}: {e}") from None
@@ -171,7 +171,7 @@ class Session:
         if len(reason.encode()) > 123:
             raise ValueError("close reason is longer than 123 bytes")
         self._failed = True
-        self._app._core_close(self.conn, code, reason)
+        self._core.close(self.conn, code, reason)
 
     def __repr__(self) -> str:
         return f"<Session {self.id} {self.path} from {self.remote[0]}:{self.remote[1]}>"
