@@ -29,6 +29,8 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 import msgspec
 import msgspec.inspect as mi
 
+from .errors import ScanbridgeError
+
 __all__ = [
     "CONFIG_ENV",
     "ENV_PREFIX",
@@ -83,7 +85,7 @@ def _value_repr(value: object) -> str:
     return _one_line(text)
 
 
-class ConfigError(ValueError):
+class ConfigError(ScanbridgeError, ValueError):
     """A bad configuration value, file or key.
 
     ``str(err)`` is one line, e.g. ``config error: port=80 (from --port) is not
