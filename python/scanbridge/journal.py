@@ -340,13 +340,8 @@ class Journal:
         """A real transaction that reaches the disk, and the byte count (reads every row)."""
         conn = self._conn
         assert conn is not None
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction(conn):
             self._set_high_water(conn, self._last_seq)
-            conn.execute("COMMIT")
-        except BaseException:
-            self._rollback(conn)
-            raise
         self._bytes = self._count_bytes(conn)
 
     @staticmethod
@@ -414,20 +409,30 @@ class Journal:
                 os.replace(side, Path(f"{aside}{suffix}"))
         conn = self._connect()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            if rows:
-                conn.executemany(_INSERT_FULL, rows)
-            # Record the floor so that a reopen continues after it even if no
-            # event is appended before the next restart.
-            self._set_high_water(conn, self._last_seq)
-            conn.execute("COMMIT")
+            with self._transaction(conn):
+                if rows:
+                    conn.executemany(_INSERT_FULL, rows)
+                # Record the floor so that a reopen continues after it even if no
+                # event is appended before the next restart.
+                self._set_high_water(conn, self._last_seq)
         except BaseException:
-            self._rollback(conn)
             conn.close()
             raise
         self._conn = conn
 
     # ------------------------------------------------------------- failure mode
+
+    @staticmethod
+    @contextmanager
+    def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if anything in it raises."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            Journal._rollback(conn)
+            raise
 
     @staticmethod
     def _rollback(conn: sqlite3.Connection) -> None:
@@ -538,17 +543,12 @@ class Journal:
                 added += len(data)
             try:
                 conn = self._writable()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction(conn):
                     conn.executemany(_INSERT, rows)
                     with self._rlock:
                         marks = list(self._pending_delivered)
                     if marks:
                         self._update_delivered(conn, marks)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    self._rollback(conn)
-                    raise
             except (sqlite3.Error, OSError) as exc:
                 for e in events:
                     e.pop("seq", None)
@@ -580,13 +580,8 @@ class Journal:
         with self._wlock:
             try:
                 conn = self._writable()
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction(conn):
                     self._set_high_water(conn, self._last_seq)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    self._rollback(conn)
-                    raise
             except (sqlite3.Error, OSError) as exc:
                 raise self._fail("write to", exc) from exc
             self._recovered()
@@ -614,13 +609,8 @@ class Journal:
             if self._healthy:
                 try:
                     conn = self._writable()
-                    conn.execute("BEGIN IMMEDIATE")
-                    try:
+                    with self._transaction(conn):
                         self._update_delivered(conn, todo)
-                        conn.execute("COMMIT")
-                    except BaseException:
-                        self._rollback(conn)
-                        raise
                 except (sqlite3.Error, OSError) as exc:
                     self._fail("mark events delivered in", exc)
                 else:
@@ -738,52 +728,51 @@ class Journal:
         conn = self._conn
         if conn is None:
             return 0
-        removed = 0
-        cutoff = self._clock() - self.max_age
+        removed = freed = 0
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                # By age: creation times grow with seq, so walk from the oldest end.
-                row = conn.execute(
-                    "SELECT seq FROM events WHERE created > ? ORDER BY seq LIMIT 1", (cutoff,)
-                ).fetchone()
-                cut = None if row is None else int(row[0]) - 1
-                if row is None:
-                    cut = self._last_seq
-                # By count: cheap test first, exact cut only when it may be needed.
-                lo, hi = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
-                if lo is not None and hi - lo + 1 > self.max_events:
-                    row = conn.execute(
-                        "SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                        (self.max_events,),
-                    ).fetchone()
-                    if row is not None:
-                        cut = max(cut or 0, int(row[0]))
-                # By bytes: walk the oldest rows until enough is freed.
-                excess = self._bytes - self.max_bytes
-                if excess > 0:
-                    freed = 0
-                    for s, n in conn.execute(
-                        "SELECT seq, length(data) FROM events WHERE seq > ? ORDER BY seq",
-                        (cut or 0,),
-                    ):
-                        cut = max(cut or 0, int(s))
-                        freed += int(n)
-                        if freed >= excess:
-                            break
+            with self._transaction(conn):
+                cut = self._prune_cut(conn)
                 if cut:
-                    freed_bytes = conn.execute(
+                    freed = conn.execute(
                         "SELECT coalesce(sum(length(data)), 0) FROM events WHERE seq <= ?", (cut,)
                     ).fetchone()[0]
                     removed = conn.execute("DELETE FROM events WHERE seq <= ?", (cut,)).rowcount
-                    self._bytes -= int(freed_bytes)
-                conn.execute("COMMIT")
-            except BaseException:
-                self._rollback(conn)
-                raise
         except (sqlite3.Error, OSError) as exc:
             self._fail("prune", exc)
+            return 0
+        self._bytes -= int(freed)
         return removed
+
+    def _prune_cut(self, conn: sqlite3.Connection) -> int:
+        """The highest seq to delete so that age, count and bytes are within bounds."""
+        cutoff = self._clock() - self.max_age
+        # By age: creation times grow with seq, so walk from the oldest end.
+        row = conn.execute(
+            "SELECT seq FROM events WHERE created > ? ORDER BY seq LIMIT 1", (cutoff,)
+        ).fetchone()
+        cut = self._last_seq if row is None else int(row[0]) - 1
+        # By count: cheap test first, exact cut only when it may be needed.
+        lo, hi = conn.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        if lo is not None and hi - lo + 1 > self.max_events:
+            row = conn.execute(
+                "SELECT seq FROM events ORDER BY seq DESC LIMIT 1 OFFSET ?", (self.max_events,)
+            ).fetchone()
+            if row is not None:
+                cut = max(cut, int(row[0]))
+        # By bytes: walk the oldest rows until enough is freed.
+        excess = self._bytes - self.max_bytes
+        if excess > 0:
+            freed = conn.execute(
+                "SELECT coalesce(sum(length(data)), 0) FROM events WHERE seq <= ?", (cut,)
+            ).fetchone()[0]
+            for seq, n in conn.execute(
+                "SELECT seq, length(data) FROM events WHERE seq > ? ORDER BY seq", (cut,)
+            ):
+                if freed >= excess:
+                    break
+                cut = int(seq)
+                freed += int(n)
+        return cut
 
     # -------------------------------------------------------------------- stats
 
