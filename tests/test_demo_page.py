@@ -1,9 +1,11 @@
 """The demo page at GET /: served as HTML, and in a real (headless) browser it
-connects to the Streams socket and shows the scans it was sent."""
+connects to the Streams socket as a watcher: it takes no scans from the apps.
+
+The page's live behaviour (scans as they are made, the simulated MARK display)
+is driven over the DevTools protocol in tests/test_web_client.py."""
 
 from __future__ import annotations
 
-import html
 import re
 import shutil
 import subprocess
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ServerProcess, start_server
-from streams_helpers import http, post_scan
+from streams_helpers import connect, http, post_scan
 
 
 @pytest.fixture
@@ -29,7 +31,7 @@ def test_get_root_without_upgrade_is_the_demo_page(server: ServerProcess) -> Non
     page = body.decode()
     assert page.lstrip().lower().startswith("<!doctype html>")
     assert "<title>scanbridge</title>" in page
-    assert 'id="scans"' in page and "new WebSocket(" in page
+    assert 'id="scans"' in page and 'from "/scanbridge.js"' in page
 
 
 def _chromium() -> str | None:
@@ -81,10 +83,10 @@ def _browser(chromium: str, profile: Path, *args: str) -> subprocess.CompletedPr
     )
 
 
-def test_page_in_headless_chromium_shows_undelivered_scans(
+def test_page_in_headless_chromium_watches_and_leaves_scans_to_apps(
     server: ServerProcess, chromium: str, tmp_path: Path
 ) -> None:
-    # Two scans while no client is connected: the page gets them when it connects.
+    # Two scans while no app is connected: the page (a watcher) does not take them.
     for code in ("4006381333931", "SSCC-Ü&<42>"):
         assert post_scan(server.http_url, code, device_serial="DEMO-DEV")[0] == 201
     url = server.http_url + "/"
@@ -93,12 +95,13 @@ def test_page_in_headless_chromium_shows_undelivered_scans(
     dom = r.stdout
     tbody = re.search(r'<tbody id="scans">(.*?)</tbody>', dom, re.S)
     assert tbody, dom[-2000:]
-    codes = [html.unescape(c) for c in re.findall(r'<td class="code">(.*?)</td>', tbody.group(1))]
-    # Newest first.
-    assert codes == ["SSCC-Ü&<42>", "4006381333931"], dom[-3000:]
-    assert "DEMO-DEV" in tbody.group(1)
+    assert re.findall(r'<td class="code">(.*?)</td>', tbody.group(1)) == [], dom[-3000:]
     assert re.search(r'<span id="status" class="live">live</span>', dom), "page not connected"
-    assert "gateway GW-DEMO" in dom  # its gateway_state! was answered
+    assert "gateway GW-DEMO" in dom  # the gateway_state every client gets first
+    # An app that connects after the page still gets both.
+    with connect(server.url + "/") as app:
+        codes = [e["scan_code"] for e in app.scans(2)]
+    assert codes == ["4006381333931", "SSCC-Ü&<42>"]
 
     shot = tmp_path / "page.png"
     r = _browser(
