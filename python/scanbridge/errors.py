@@ -6,11 +6,15 @@ Catch :class:`ScanbridgeError` for anything scanbridge raises on purpose.
 from __future__ import annotations
 
 __all__ = [
+    "DeflateError",
     "EventTooLarge",
     "JournalError",
     "JournalUnavailable",
+    "QueueFull",
+    "RoomError",
     "ScanRefused",
     "ScanbridgeError",
+    "TlsConfigError",
 ]
 
 
@@ -46,3 +50,28 @@ class EventTooLarge(JournalError):
 class ScanRefused(ScanbridgeError):
     """A scan that cannot be published as it is (an empty code, or one over 2000
     characters: refused where it enters, never cut)."""
+
+
+# Raised by the Rust core (scanbridge._core imports these classes: they are
+# defined here only).
+
+
+class QueueFull(ScanbridgeError):
+    """A message did not fit a connection's outbound queue (``max_queue_bytes``):
+    it was not queued, and the core closes that connection with 1008."""
+
+
+class TlsConfigError(ScanbridgeError, ValueError):
+    """A certificate or private key cannot be used (unreadable file, not PEM, no
+    certificate, no key, key not matching the certificate): the message says
+    which file or value and what is wrong."""
+
+
+class DeflateError(ScanbridgeError, ValueError):
+    """permessage-deflate failed: a server's extension response breaks RFC 7692
+    (the client must fail the connection), or data does not (de)compress."""
+
+
+class RoomError(ScanbridgeError, ValueError):
+    """A room operation was given something it cannot publish (a message that
+    is not one JSON value)."""

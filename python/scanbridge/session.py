@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from .errors import QueueFull
+
 if TYPE_CHECKING:
     from .core_handle import CoreHandle
 
@@ -130,7 +132,7 @@ class Session:
             raise SessionClosed(f"session {self.id} is closed")
         try:
             ok = self._core.send(self.conn, data)
-        except BufferError as e:
+        except QueueFull as e:
             self._failed = True
             raise SessionClosed(f"session {self.id}: {e}") from None
         if not ok:

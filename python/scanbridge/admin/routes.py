@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import QueueFull
 from ..http import HTTPError, Request, Response
 from ..routes import static_text
 from ..session import Session, SessionClosed
@@ -172,7 +173,7 @@ class Admin:
                 ok = True
             else:
                 ok = self.app._core_send(cid, data)
-        except (SessionClosed, BufferError) as e:
+        except (SessionClosed, QueueFull) as e:
             raise HTTPError(409, f"not sent: {e}") from None
         if not ok:
             raise HTTPError(409, f"not sent: session {req.params['id']} is closing")

@@ -43,6 +43,7 @@ from collections import deque
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ..errors import QueueFull
 from ..retry import Backoff
 
 if TYPE_CHECKING:
@@ -555,6 +556,6 @@ class RedisBackplane:
             text = f"42/{ns},{text}"
         try:
             core.send(conn, text)
-        except BufferError:
+        except QueueFull:
             pass  # its queue overflowed: the core closes it (1008)
         self.app._schedule_flush()

@@ -16,6 +16,8 @@ use scanbridge_core::wire::frame::{
 use scanbridge_core::wire::reader::{FrameReader, Message};
 use scanbridge_core::wire::{deflate, handshake, mask};
 
+use crate::errors::{deflate_error, DeflateError};
+
 /// Masking keys (RFC 6455 section 5.3): SipHash, keyed by `RandomState`'s
 /// OS-seeded random keys, of a counter that starts at the clock. Keys only
 /// need to be unpredictable to intermediaries, not cryptographically strong.
@@ -123,7 +125,7 @@ impl ClientCodec {
                     client_max_window_bits,
                     client_no_context_takeover,
                 )
-                .map_err(PyValueError::new_err)?;
+                .map_err(deflate_error)?;
                 reader.set_inflater(params.client_inflater());
                 Some(params.client_deflater(compression_level))
             }
@@ -179,7 +181,7 @@ impl ClientCodec {
             Some(d) if whole && !d.is_store_only() && payload.len() >= self.compress_min_size => {
                 let mut out = Vec::with_capacity(payload.len() / 2 + 64);
                 d.compress(payload, &mut out)
-                    .map_err(|e| PyValueError::new_err(format!("deflate failed: {e}")))?;
+                    .map_err(|e| DeflateError::new_err(format!("deflate failed: {e}")))?;
                 Cow::Owned(out)
             }
             _ => Cow::Borrowed(payload),
@@ -300,7 +302,7 @@ fn client_deflate_accept(
         client_max_window_bits,
         client_no_context_takeover,
     )
-    .map_err(PyValueError::new_err)?;
+    .map_err(deflate_error)?;
     Ok((
         p.server_no_context_takeover,
         p.client_no_context_takeover,

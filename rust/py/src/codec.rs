@@ -4,6 +4,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use scanbridge_core::wire::{deflate, frame, mask, reader, utf8};
 
+use crate::errors::deflate_error;
+
 /// XOR `data` with a 4-byte mask key (RFC 6455 5.3).
 #[pyfunction]
 fn apply_mask<'py>(py: Python<'py>, data: &[u8], key: [u8; 4]) -> Bound<'py, PyBytes> {
@@ -91,7 +93,7 @@ fn deflate_message<'py>(
     let mut d = deflate::Deflater::new(window_bits, true, level);
     let mut out = Vec::new();
     d.compress(data, &mut out)
-        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        .map_err(deflate_error)?;
     Ok(PyBytes::new(py, &out))
 }
 
@@ -107,7 +109,7 @@ fn inflate_message<'py>(
     let mut i = deflate::Inflater::new(window_bits, true);
     let mut out = Vec::new();
     i.decompress(data, max_size, &mut out)
-        .map_err(|e| PyValueError::new_err(format!("{e:?}")))?;
+        .map_err(deflate_error)?;
     Ok(PyBytes::new(py, &out))
 }
 

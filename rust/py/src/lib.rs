@@ -4,6 +4,7 @@ use pyo3::prelude::*;
 
 mod client;
 mod codec;
+mod errors;
 mod hid;
 mod rules;
 mod server;

@@ -13,6 +13,8 @@ use scanbridge_core::io::{self, tls, Endpoint, Event, Kind, SendError, ServerCon
 use scanbridge_core::wire::deflate::DeflateConfig;
 use scanbridge_core::wire::handshake::Request;
 
+use crate::errors::{tls_error, QueueFull, RoomError};
+
 pub const EV_OPEN: u8 = 1;
 pub const EV_TEXT: u8 = 2;
 pub const EV_BINARY: u8 = 3;
@@ -269,7 +271,7 @@ impl Server {
         };
         let tls = match (cert_pem, key_pem) {
             (Some(c), Some(k)) => {
-                Some(tls::server_config_from_pem(c, k).map_err(PyValueError::new_err)?)
+                Some(tls::server_config_from_pem(c, k).map_err(tls_error)?)
             }
             (None, None) => None,
             _ => return Err(PyValueError::new_err("cert_pem and key_pem go together")),
@@ -344,8 +346,8 @@ impl Server {
     }
 
     /// Queue a message: str as text, bytes-like as binary. False when the
-    /// connection is not open; raises BufferError when its queue overflowed
-    /// (the connection is being closed with 1008).
+    /// connection is not open; raises QueueFull (scanbridge.errors) when its
+    /// queue overflowed (the connection is being closed with 1008).
     fn send(&mut self, conn: u64, data: &Bound<'_, PyAny>) -> PyResult<bool> {
         let r = if let Ok(s) = data.downcast::<PyString>() {
             self.inner.send(conn, false, s.to_str()?.as_bytes())
@@ -356,7 +358,7 @@ impl Server {
         match r {
             Ok(()) => Ok(true),
             Err(SendError::NotOpen) => Ok(false),
-            Err(SendError::Overflow) => Err(pyo3::exceptions::PyBufferError::new_err(
+            Err(SendError::Overflow) => Err(QueueFull::new_err(
                 "outbound queue full (max_queue_bytes): connection closed with 1008",
             )),
         }
@@ -401,7 +403,7 @@ impl Server {
     ) -> PyResult<(usize, usize)> {
         self.inner
             .publish_event(namespace, room, sender, message, exclude)
-            .map_err(PyValueError::new_err)
+            .map_err(|e| RoomError::new_err(e.to_string()))
     }
 
     /// Rooms span processes: report NOTIFYs, membership and CLIENTS as events.
@@ -541,14 +543,14 @@ impl Server {
 /// A self-signed certificate: (cert_pem, key_pem, sha256 fingerprint).
 #[pyfunction]
 fn self_signed_cert(names: Vec<String>) -> PyResult<(String, String, String)> {
-    let s = tls::self_signed(&names).map_err(PyValueError::new_err)?;
+    let s = tls::self_signed(&names).map_err(tls_error)?;
     Ok((s.cert_pem, s.key_pem, s.sha256_fingerprint))
 }
 
 /// Read PEM files, checking they make a usable TLS config: (cert_pem, key_pem).
 #[pyfunction]
 fn load_pem_files(certfile: PathBuf, keyfile: PathBuf) -> PyResult<(Vec<u8>, Vec<u8>)> {
-    tls::server_config_from_pem_files(&certfile, &keyfile).map_err(PyValueError::new_err)?;
+    tls::server_config_from_pem_files(&certfile, &keyfile).map_err(tls_error)?;
     let read = |p: &PathBuf| {
         std::fs::read(p).map_err(|e| PyOSError::new_err(format!("{}: {e}", p.display())))
     };

@@ -5,7 +5,8 @@
 //! so nothing depends on a process-wide default provider being installed.
 //! Both sides offer ALPN `http/1.1` (the WebSocket upgrade is HTTP/1.1).
 
-use std::path::Path;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -17,18 +18,114 @@ use sha2::{Digest, Sha256};
 /// The ALPN protocol both sides announce.
 pub const ALPN_HTTP_1_1: &[u8] = b"http/1.1";
 
+/// Why a TLS configuration or certificate could not be made. `what` names
+/// the source (`certificate file /etc/x.pem`, `private key PEM`, ...).
+#[derive(Debug)]
+pub enum TlsError {
+    /// A PEM file could not be read.
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// Text that is not PEM.
+    InvalidPem { what: String, error: String },
+    /// No `CERTIFICATE` block.
+    NoCertificate { what: String },
+    /// No private key block.
+    NoPrivateKey { what: String },
+    /// The private key does not belong to the certificate.
+    KeyMismatch { key: String, cert: String },
+    /// rustls refused the key (wrong algorithm, bad encoding).
+    UnusableKey { key: String, reason: String },
+    /// rustls refused the certificate chain with the key.
+    Rejected {
+        cert: String,
+        key: String,
+        error: rustls::Error,
+    },
+    /// A trusted root certificate rustls cannot use.
+    UnusableRoot { what: String, error: rustls::Error },
+    /// The crypto provider supports no safe protocol version.
+    Setup(rustls::Error),
+    /// Neither trusted roots nor `insecure`.
+    NoTrustedRoots,
+    /// A self-signed certificate needs at least one name.
+    NoHostName,
+    /// rcgen could not make the certificate (e.g. a name that is not ASCII).
+    SelfSigned {
+        names: Vec<String>,
+        error: rcgen::Error,
+    },
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TlsError::*;
+        match self {
+            Read { what, path, error } => {
+                write!(f, "cannot read {what} file {}: {error}", path.display())
+            }
+            InvalidPem { what, error } => write!(f, "{what}: invalid PEM: {error}"),
+            NoCertificate { what } => write!(
+                f,
+                "{what}: no certificate found (expected a PEM \"CERTIFICATE\" block)"
+            ),
+            NoPrivateKey { what } => write!(
+                f,
+                "{what}: no private key found (expected a PEM \"PRIVATE KEY\", \
+                 \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\" block)"
+            ),
+            KeyMismatch { key, cert } => write!(
+                f,
+                "{key}: the private key does not match the certificate in {cert}"
+            ),
+            UnusableKey { key, reason } => write!(f, "{key}: unusable private key: {reason}"),
+            Rejected { cert, key, error } => write!(f, "{cert} / {key}: {error}"),
+            UnusableRoot { what, error } => write!(f, "{what}: unusable certificate: {error}"),
+            Setup(e) => write!(f, "TLS setup failed: {e}"),
+            NoTrustedRoots => {
+                f.write_str("no trusted roots given (pass root certificates or insecure=true)")
+            }
+            NoHostName => f.write_str("a self-signed certificate needs at least one host name"),
+            SelfSigned { names, error } => write!(
+                f,
+                "cannot make a self-signed certificate for {names:?}: {error}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TlsError::Read { error, .. } => Some(error),
+            TlsError::Rejected { error, .. }
+            | TlsError::UnusableRoot { error, .. }
+            | TlsError::Setup(error) => Some(error),
+            TlsError::SelfSigned { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(ring::default_provider())
 }
 
-/// All certificates and the first private key found in `pem`.
+/// All certificates and the first private key found in `pem`; `what` names
+/// the source in errors.
 fn parse_pem(
     pem: &[u8],
-) -> Result<(Vec<CertificateDer<'static>>, Option<PrivateKeyDer<'static>>), String> {
+    what: &str,
+) -> Result<(Vec<CertificateDer<'static>>, Option<PrivateKeyDer<'static>>), TlsError> {
     let mut certs = Vec::new();
     let mut key = None;
     for item in rustls_pemfile::read_all(&mut &pem[..]) {
-        match item.map_err(|e| format!("invalid PEM: {e}"))? {
+        match item.map_err(|e| TlsError::InvalidPem {
+            what: what.to_string(),
+            error: e.to_string(),
+        })? {
             rustls_pemfile::Item::X509Certificate(cert) => certs.push(cert),
             rustls_pemfile::Item::Pkcs1Key(k) if key.is_none() => key = Some(k.into()),
             rustls_pemfile::Item::Pkcs8Key(k) if key.is_none() => key = Some(k.into()),
@@ -40,12 +137,12 @@ fn parse_pem(
 }
 
 /// Certificates of `pem`, at least one; `what` names the source in errors.
-fn certs_from_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let (certs, _) = parse_pem(pem).map_err(|e| format!("{what}: {e}"))?;
+fn certs_from_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let (certs, _) = parse_pem(pem, what)?;
     if certs.is_empty() {
-        return Err(format!(
-            "{what}: no certificate found (expected a PEM \"CERTIFICATE\" block)"
-        ));
+        return Err(TlsError::NoCertificate {
+            what: what.to_string(),
+        });
     }
     Ok(certs)
 }
@@ -55,28 +152,33 @@ fn build_server_config(
     key_pem: &[u8],
     cert_what: &str,
     key_what: &str,
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<Arc<ServerConfig>, TlsError> {
     let certs = certs_from_pem(cert_pem, cert_what)?;
-    let (_, key) = parse_pem(key_pem).map_err(|e| format!("{key_what}: {e}"))?;
-    let key = key.ok_or_else(|| {
-        format!(
-            "{key_what}: no private key found (expected a PEM \"PRIVATE KEY\", \
-             \"RSA PRIVATE KEY\" or \"EC PRIVATE KEY\" block)"
-        )
+    let (_, key) = parse_pem(key_pem, key_what)?;
+    let key = key.ok_or_else(|| TlsError::NoPrivateKey {
+        what: key_what.to_string(),
     })?;
     let mut config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?
+        .map_err(TlsError::Setup)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| match e {
             rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
-                format!("{key_what}: the private key does not match the certificate in {cert_what}")
+                TlsError::KeyMismatch {
+                    key: key_what.to_string(),
+                    cert: cert_what.to_string(),
+                }
             }
-            rustls::Error::General(msg) => {
-                format!("{key_what}: unusable private key: {msg}")
-            }
-            other => format!("{cert_what} / {key_what}: {other}"),
+            rustls::Error::General(reason) => TlsError::UnusableKey {
+                key: key_what.to_string(),
+                reason,
+            },
+            error => TlsError::Rejected {
+                cert: cert_what.to_string(),
+                key: key_what.to_string(),
+                error,
+            },
         })?;
     config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
     Ok(Arc::new(config))
@@ -90,9 +192,13 @@ fn build_server_config(
 pub fn server_config_from_pem_files(
     cert_path: &Path,
     key_path: &Path,
-) -> Result<Arc<ServerConfig>, String> {
-    let read = |path: &Path, what: &str| {
-        std::fs::read(path).map_err(|e| format!("cannot read {what} file {}: {e}", path.display()))
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let read = |path: &Path, what: &'static str| {
+        std::fs::read(path).map_err(|error| TlsError::Read {
+            what,
+            path: path.to_path_buf(),
+            error,
+        })
     };
     let cert_pem = read(cert_path, "certificate")?;
     let key_pem = read(key_path, "private key")?;
@@ -108,7 +214,7 @@ pub fn server_config_from_pem_files(
 pub fn server_config_from_pem(
     cert_pem: &[u8],
     key_pem: &[u8],
-) -> Result<Arc<ServerConfig>, String> {
+) -> Result<Arc<ServerConfig>, TlsError> {
     build_server_config(cert_pem, key_pem, "certificate PEM", "private key PEM")
 }
 
@@ -145,12 +251,12 @@ pub fn sha256_fingerprint(der: &[u8]) -> String {
 /// A self-signed certificate made with rcgen for the given host names and IP
 /// addresses (e.g. `["localhost", "127.0.0.1", "::1"]`; IP literals become IP
 /// subject alternative names). The first name is also the common name.
-pub fn self_signed(names: &[String]) -> Result<SelfSigned, String> {
-    let first = names
-        .first()
-        .ok_or("a self-signed certificate needs at least one host name")?;
-    let fail =
-        |e: rcgen::Error| format!("cannot make a self-signed certificate for {names:?}: {e}");
+pub fn self_signed(names: &[String]) -> Result<SelfSigned, TlsError> {
+    let first = names.first().ok_or(TlsError::NoHostName)?;
+    let fail = |error: rcgen::Error| TlsError::SelfSigned {
+        names: names.to_vec(),
+        error,
+    };
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(fail)?;
     params
         .distinguished_name
@@ -172,24 +278,24 @@ pub fn self_signed(names: &[String]) -> Result<SelfSigned, String> {
 pub fn client_config(
     roots_pem: Option<&[u8]>,
     insecure: bool,
-) -> Result<Arc<ClientConfig>, String> {
+) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed: {e}"))?;
+        .map_err(TlsError::Setup)?;
     let mut config = if insecure {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
             .with_no_client_auth()
     } else {
-        let pem =
-            roots_pem.ok_or("no trusted roots given (pass root certificates or insecure=true)")?;
+        let pem = roots_pem.ok_or(TlsError::NoTrustedRoots)?;
         let mut roots = RootCertStore::empty();
         for cert in certs_from_pem(pem, "trusted roots PEM")? {
-            roots
-                .add(cert)
-                .map_err(|e| format!("trusted roots PEM: unusable certificate: {e}"))?;
+            roots.add(cert).map_err(|error| TlsError::UnusableRoot {
+                what: "trusted roots PEM".to_string(),
+                error,
+            })?;
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
@@ -382,7 +488,7 @@ mod tests {
         let config = server_config_from_pem(ss.cert_pem.as_bytes(), ss.key_pem.as_bytes()).unwrap();
         assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
 
-        assert!(self_signed(&[]).is_err());
+        assert!(matches!(self_signed(&[]), Err(TlsError::NoHostName)));
         assert!(self_signed(&["bücher.example".to_string()]).is_err());
     }
 
@@ -450,12 +556,16 @@ mod tests {
 
     #[test]
     fn client_config_errors() {
-        let err = client_config(None, false).unwrap_err();
+        let err = client_config(None, false).unwrap_err().to_string();
         assert!(err.contains("no trusted roots"), "{err}");
-        let err = client_config(Some(b"nothing here"), false).unwrap_err();
+        let err = client_config(Some(b"nothing here"), false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no certificate found"), "{err}");
         let ss = self_signed(&names()).unwrap();
-        let err = client_config(Some(ss.key_pem.as_bytes()), false).unwrap_err();
+        let err = client_config(Some(ss.key_pem.as_bytes()), false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("no certificate found"), "{err}");
     }
 
@@ -481,14 +591,14 @@ mod tests {
         let cert = ss.cert_pem.as_bytes();
         let key = ss.key_pem.as_bytes();
 
-        let err = server_config_from_pem(b"", key).unwrap_err();
+        let err = server_config_from_pem(b"", key).unwrap_err().to_string();
         assert!(
             err.contains("certificate PEM: no certificate found"),
             "{err}"
         );
-        let err = server_config_from_pem(key, key).unwrap_err();
+        let err = server_config_from_pem(key, key).unwrap_err().to_string();
         assert!(err.contains("no certificate found"), "{err}");
-        let err = server_config_from_pem(cert, cert).unwrap_err();
+        let err = server_config_from_pem(cert, cert).unwrap_err().to_string();
         assert!(
             err.contains("private key PEM: no private key found"),
             "{err}"
@@ -497,18 +607,32 @@ mod tests {
             cert,
             b"-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("private key PEM: invalid PEM"), "{err}");
-        let err = server_config_from_pem(b"-----BEGIN CERTIFICATE-----\nAAAA", key).unwrap_err();
+        let err = server_config_from_pem(b"-----BEGIN CERTIFICATE-----\nAAAA", key)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("certificate PEM: invalid PEM"), "{err}");
-        let err = server_config_from_pem(cert, other.key_pem.as_bytes()).unwrap_err();
+        let err = server_config_from_pem(cert, other.key_pem.as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("does not match the certificate"), "{err}");
+        assert!(matches!(
+            server_config_from_pem(cert, other.key_pem.as_bytes()),
+            Err(TlsError::KeyMismatch { .. })
+        ));
+        assert!(matches!(
+            server_config_from_pem(cert, cert),
+            Err(TlsError::NoPrivateKey { .. })
+        ));
         // Well-formed PEM around bytes that are not a key.
         let err = server_config_from_pem(
             cert,
             b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("private key PEM"), "{err}");
     }
 
@@ -548,14 +672,27 @@ mod tests {
         handshake_and_talk(server, client, "localhost").unwrap();
 
         let missing = dir.0.join("missing.pem");
-        let err = server_config_from_pem_files(&missing, &key_path).unwrap_err();
+        let err = server_config_from_pem_files(&missing, &key_path)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("cannot read certificate file"), "{err}");
         assert!(err.contains("missing.pem"), "{err}");
-        let err = server_config_from_pem_files(&cert_path, &missing).unwrap_err();
+        let err = server_config_from_pem_files(&cert_path, &missing)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("cannot read private key file"), "{err}");
 
+        assert!(matches!(
+            server_config_from_pem_files(&missing, &key_path),
+            Err(TlsError::Read {
+                what: "certificate",
+                ..
+            })
+        ));
         // Swapped files: the error names the file that lacks what it should hold.
-        let err = server_config_from_pem_files(&key_path, &cert_path).unwrap_err();
+        let err = server_config_from_pem_files(&key_path, &cert_path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("key.pem"), "{err}");
         assert!(err.contains("no certificate found"), "{err}");
     }

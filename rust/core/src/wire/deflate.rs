@@ -196,6 +196,78 @@ fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
+/// Why a `Sec-WebSocket-Extensions` value, or a permessage-deflate offer or
+/// response in it, is not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NegotiationError {
+    /// The text does not match the RFC 6455 section 9.1 grammar: what was
+    /// expected, at which byte, and the value (lossy UTF-8, at most 120 chars).
+    Malformed {
+        what: &'static str,
+        pos: usize,
+        value: String,
+    },
+    /// A parameter permessage-deflate does not define.
+    UnknownParameter(String),
+    /// A parameter given twice.
+    DuplicateParameter(String),
+    /// A parameter's value is missing, present where none is allowed, or not
+    /// a window size 8..=15.
+    InvalidValue { name: String, value: String },
+    /// An offer asks for `server_max_window_bits` zlib cannot compress with.
+    UnsupportedServerWindowBits(u8),
+    /// Client side: the response accepted no extension.
+    NoExtension,
+    /// Client side: the response accepted more than one extension.
+    SeveralExtensions,
+    /// Client side: the response accepted an extension that was not offered.
+    NotOffered(String),
+    /// Client side: the response's `client_max_window_bits` exceeds the offer.
+    WindowBitsOverOffer { bits: u8, offered: u8 },
+}
+
+impl fmt::Display for NegotiationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use NegotiationError::*;
+        match self {
+            Malformed { what, pos, value } => write!(
+                f,
+                "malformed Sec-WebSocket-Extensions header: {what} at byte {pos} of {value:?}"
+            ),
+            UnknownParameter(name) => write!(f, "permessage-deflate: unknown parameter {name}"),
+            DuplicateParameter(name) => {
+                write!(f, "permessage-deflate: duplicate parameter {name}")
+            }
+            InvalidValue { name, value } => {
+                write!(f, "permessage-deflate: invalid value {value:?} for {name}")
+            }
+            UnsupportedServerWindowBits(bits) => write!(
+                f,
+                "server_max_window_bits={bits} is not supported (zlib cannot compress with it)"
+            ),
+            NoExtension => f.write_str("the server accepted no extension"),
+            SeveralExtensions => f.write_str("the server accepted more than one extension"),
+            NotOffered(name) => write!(
+                f,
+                "the server accepted extension {name:?}, which was not offered"
+            ),
+            WindowBitsOverOffer { bits, offered } => write!(
+                f,
+                "permessage-deflate: client_max_window_bits={bits} exceeds the offered {offered}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NegotiationError {}
+
+/// The message a refused handshake answers with (`HttpError::new(400, e)`).
+impl From<NegotiationError> for String {
+    fn from(e: NegotiationError) -> String {
+        e.to_string()
+    }
+}
+
 struct Cursor<'a> {
     s: &'a [u8],
     pos: usize,
@@ -221,16 +293,16 @@ impl<'a> Cursor<'a> {
         &self.s[start..self.pos]
     }
 
-    fn error(&self, what: &str) -> String {
-        let shown: String = String::from_utf8_lossy(self.s).chars().take(120).collect();
-        format!(
-            "malformed Sec-WebSocket-Extensions header: {what} at byte {} of {shown:?}",
-            self.pos
-        )
+    fn error(&self, what: &'static str) -> NegotiationError {
+        NegotiationError::Malformed {
+            what,
+            pos: self.pos,
+            value: String::from_utf8_lossy(self.s).chars().take(120).collect(),
+        }
     }
 
     /// A quoted-string starting at the opening quote, unescaped.
-    fn quoted_string(&mut self) -> Result<Cow<'a, [u8]>, String> {
+    fn quoted_string(&mut self) -> Result<Cow<'a, [u8]>, NegotiationError> {
         debug_assert_eq!(self.peek(), Some(b'"'));
         self.pos += 1;
         let start = self.pos;
@@ -271,7 +343,10 @@ impl<'a> Cursor<'a> {
 
 /// Parse one header value (a comma-separated extension list), appending its
 /// elements to `out`. Errors only for text that does not match the grammar.
-fn parse_extension_list<'a>(value: &'a [u8], out: &mut Vec<Extension<'a>>) -> Result<(), String> {
+fn parse_extension_list<'a>(
+    value: &'a [u8],
+    out: &mut Vec<Extension<'a>>,
+) -> Result<(), NegotiationError> {
     let mut c = Cursor { s: value, pos: 0 };
     loop {
         c.skip_ows();
@@ -350,7 +425,10 @@ fn parse_window_bits(value: &[u8]) -> Option<u8> {
 
 /// Check the parameters of one offer (`is_offer`) or response. `Err` carries
 /// the reason, used to decline an offer or to fail a response.
-fn parse_deflate_params(params: &[Param<'_>], is_offer: bool) -> Result<RawParams, String> {
+fn parse_deflate_params(
+    params: &[Param<'_>],
+    is_offer: bool,
+) -> Result<RawParams, NegotiationError> {
     let mut raw = RawParams::default();
     let mut seen = [false; 4];
     for p in params {
@@ -360,17 +438,18 @@ fn parse_deflate_params(params: &[Param<'_>], is_offer: bool) -> Result<RawParam
             "client_no_context_takeover" => 1,
             "server_max_window_bits" => 2,
             "client_max_window_bits" => 3,
-            _ => return Err(format!("unknown parameter {name}")),
+            _ => return Err(NegotiationError::UnknownParameter(name)),
         };
         if std::mem::replace(&mut seen[idx], true) {
-            return Err(format!("duplicate parameter {name}"));
+            return Err(NegotiationError::DuplicateParameter(name));
         }
         let value = p.value.as_deref();
-        let bad_value = || {
-            format!(
-                "invalid value {:?} for {name}",
-                value.map(String::from_utf8_lossy).unwrap_or_default()
-            )
+        let bad_value = || NegotiationError::InvalidValue {
+            name: name.clone(),
+            value: value
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+                .into_owned(),
         };
         match idx {
             0 | 1 => {
@@ -402,16 +481,14 @@ fn parse_deflate_params(params: &[Param<'_>], is_offer: bool) -> Result<RawParam
 fn accept_offer(
     params: &[Param<'_>],
     cfg: &DeflateConfig,
-) -> Result<(DeflateParams, String), String> {
+) -> Result<(DeflateParams, String), NegotiationError> {
     let offer = parse_deflate_params(params, true)?;
     let ours = cfg
         .server_max_window_bits
         .clamp(ZLIB_MIN_WINDOW_BITS, MAX_WINDOW_BITS);
     let server_bits = match offer.server_max_window_bits {
         Some(bits) if bits < ZLIB_MIN_WINDOW_BITS => {
-            return Err(format!(
-                "server_max_window_bits={bits} is not supported (zlib cannot compress with it)"
-            ))
+            return Err(NegotiationError::UnsupportedServerWindowBits(bits))
         }
         Some(bits) => bits.min(ours),
         None => ours,
@@ -454,7 +531,7 @@ fn accept_offer(
 pub fn negotiate(
     header_values: &[&[u8]],
     cfg: &DeflateConfig,
-) -> Result<Option<(DeflateParams, String)>, String> {
+) -> Result<Option<(DeflateParams, String)>, NegotiationError> {
     if !cfg.enabled {
         return Ok(None);
     }
@@ -510,28 +587,27 @@ pub fn client_accept(
     response_value: &[u8],
     client_max_window_bits: Option<u8>,
     client_no_context_takeover: bool,
-) -> Result<DeflateParams, String> {
+) -> Result<DeflateParams, NegotiationError> {
     let mut extensions = Vec::new();
     parse_extension_list(response_value, &mut extensions)?;
     let ext = match extensions.as_slice() {
-        [] => return Err("the server accepted no extension".to_string()),
+        [] => return Err(NegotiationError::NoExtension),
         [ext] => ext,
-        _ => return Err("the server accepted more than one extension".to_string()),
+        _ => return Err(NegotiationError::SeveralExtensions),
     };
     if !ext.name.eq_ignore_ascii_case(EXTENSION_NAME.as_bytes()) {
-        return Err(format!(
-            "the server accepted extension {:?}, which was not offered",
-            String::from_utf8_lossy(ext.name)
+        return Err(NegotiationError::NotOffered(
+            String::from_utf8_lossy(ext.name).into_owned(),
         ));
     }
-    let resp =
-        parse_deflate_params(&ext.params, false).map_err(|e| format!("permessage-deflate: {e}"))?;
+    let resp = parse_deflate_params(&ext.params, false)?;
     let offered = client_max_window_bits.map(|b| b.clamp(MIN_WINDOW_BITS, MAX_WINDOW_BITS));
     let client_bits = match (resp.client_max_window_bits.flatten(), offered) {
         (Some(bits), Some(limit)) if bits > limit => {
-            return Err(format!(
-                "permessage-deflate: client_max_window_bits={bits} exceeds the offered {limit}"
-            ))
+            return Err(NegotiationError::WindowBitsOverOffer {
+                bits,
+                offered: limit,
+            })
         }
         (Some(bits), _) => bits,
         (None, Some(limit)) => limit,
@@ -1197,7 +1273,12 @@ mod tests {
         ] {
             let err = negotiate(&[v.as_bytes()], &cfg()).unwrap_err();
             assert!(
-                err.contains("malformed Sec-WebSocket-Extensions"),
+                matches!(err, NegotiationError::Malformed { .. }),
+                "{v}: {err}"
+            );
+            assert!(
+                err.to_string()
+                    .starts_with("malformed Sec-WebSocket-Extensions header: "),
                 "{v}: {err}"
             );
         }
