@@ -328,6 +328,7 @@ export class ScanbridgeClient {
     this._ws = ws;
     this._openTimer = setTimeout(() => ws.close(), this.options.openTimeout);
     ws.onopen = () => {
+      if (ws !== this._ws) return;
       clearTimeout(this._openTimer);
       this.state = "open";
       this.opens += 1;
@@ -336,14 +337,16 @@ export class ScanbridgeClient {
       }
       this._emit("open", { url: this.url, opens: this.opens });
     };
-    ws.onmessage = (m) => this._message(m.data);
+    ws.onmessage = (m) => {
+      if (ws === this._ws) this._message(m.data);
+    };
     ws.onclose = (e) => this._closed(ws, e);
     ws.onerror = () => {}; // onclose follows, with what there is to know
   }
 
   _closed(ws, e) {
+    if (ws !== this._ws) return; // an earlier socket, already replaced
     clearTimeout(this._openTimer);
-    if (ws !== this._ws) return;
     this._ws = null;
     // Sent, unanswered commands: whether they were carried out is unknown.
     for (const [id, p] of this._pending) {
