@@ -273,7 +273,7 @@ class App:
 
         return handle_config_barcode(self, scan)
 
-    def _apply_config(self, new: Config, changes: dict[str, Any]) -> None:
+    def apply_config(self, new: Config, changes: dict[str, Any]) -> None:
         """Apply a validated change at run time (configuration barcodes)."""
         old_port = self.config.port
         if "port" in changes and new.port != old_port and self._core is not None:
@@ -799,7 +799,7 @@ class App:
             if self.config.redis_url:
                 from .backplane import RedisBackplane
 
-                self.backplane = RedisBackplane(self, self.config.redis_url)
+                self.backplane = RedisBackplane(self.core, self.config.redis_url)
                 await self.backplane.start()
             if self.streams is not None:
                 await self.streams.start()

@@ -30,14 +30,14 @@ import msgspec
 from .config import Config, ConfigError
 
 if TYPE_CHECKING:
-    from .app import App
+    from .host import ConfigHost
     from .scan import Scan
 
 log = logging.getLogger("scanbridge.config_barcode")
 
 PREFIX = "SBCFG1."
 #: Keys a barcode may change while the server runs, each applied everywhere it
-#: acts (App._apply_config). Not settable: ``allowed_origins``,
+#: acts (App.apply_config). Not settable: ``allowed_origins``,
 #: ``idle_timeout`` and ``ping_interval``, which the Rust core takes once at
 #: start (the binding cannot change them), so a barcode would only have
 #: changed the Python (HTTP) side.
@@ -187,7 +187,7 @@ def render(text: str, out: str, scale: int = 8) -> None:
         raise ConfigError(f"cannot be written: {e.strerror or e}", key="--out", value=out) from None
 
 
-def handle_config_barcode(app: App, scan: Scan) -> bool:
+def handle_config_barcode(app: ConfigHost, scan: Scan) -> bool:
     """True when `scan` is a configuration barcode: applied if well signed, else dropped."""
     if not scan.code.startswith(PREFIX):
         return False
@@ -209,5 +209,5 @@ def handle_config_barcode(app: App, scan: Scan) -> bool:
         log.error("configuration barcode from %s refused: %s", scan.device_serial, e)
         return True
     log.warning("configuration barcode from %s: applying %s", scan.device_serial, changes)
-    app._apply_config(new, changes)
+    app.apply_config(new, changes)
     return True

@@ -36,6 +36,11 @@ class CoreHandle:
     def running(self) -> bool:
         return self._core() is not None
 
+    @property
+    def server(self) -> _core.Server | None:
+        """The running core for read-only queries (stats, connections, rooms), or None."""
+        return self._core()
+
     def flush_soon(self) -> None:
         """Write what was queued, once, at the end of this loop iteration."""
         loop = self._loop()

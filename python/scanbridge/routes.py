@@ -13,7 +13,7 @@ from .http import HTTPError, Request, Response
 from .streams.messages import SERIAL_MAX, is_event_id
 
 if TYPE_CHECKING:
-    from .app import App
+    from .host import RouteHost
 
 
 #: PROTOCOLS.md 1.1: ``scan_code`` 1-2000 characters (``device_serial``: 1-SERIAL_MAX).
@@ -38,7 +38,7 @@ def static_response(name: str, content_type: str, cache: str = "no-cache") -> Re
     )
 
 
-def check_origin(app: App, request: Request) -> None:
+def check_origin(app: RouteHost, request: Request) -> None:
     """Browsers: a page from another site must not inject scans or publish.
 
     The WebSocket upgrade's own matcher decides (``_core.origin_allowed``), on
@@ -51,7 +51,7 @@ def check_origin(app: App, request: Request) -> None:
         raise HTTPError(403, f"origin {origin!r} is not allowed")
 
 
-def check_token(app: App, request: Request) -> None:
+def check_token(app: RouteHost, request: Request) -> None:
     """The Streams token, when one is configured, guards the scan API too."""
     expected = app.config.token
     if expected is None:
@@ -63,7 +63,7 @@ def check_token(app: App, request: Request) -> None:
         raise HTTPError(401, "a valid token is required (Authorization: Bearer, ?token= or Basic)")
 
 
-def install_routes(app: App) -> None:
+def install_routes(app: RouteHost) -> None:
     @app.route("POST", "/api/scans")
     async def post_scan(request: Request) -> Response:
         check_origin(app, request)
@@ -106,7 +106,7 @@ def install_routes(app: App) -> None:
         if not request.body:
             raise HTTPError(400, "the body must be the JSON message to publish")
         message = request.json()
-        if app._core is None:
+        if not app.core.running:
             raise HTTPError(503, "the server is not running")
         delivered = await app.publish(namespace, room, message, sender="POST")
         return Response.json({"delivered": delivered})

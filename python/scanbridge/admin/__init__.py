@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from .routes import PAGE_SIZE, Admin, install
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..host import AdminHost
 
 __all__ = ["PAGE_SIZE", "Admin", "install_admin"]
 
 
-def install_admin(app: App) -> Admin:
+def install_admin(app: AdminHost) -> Admin:
     """Add the admin and metrics routes to ``app``; returns the :class:`Admin`."""
     return install(app)

@@ -23,7 +23,7 @@ from ..auth import BasicAuth
 from ..http import Request, Response
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..host import AdminHost
 
 REALM = "scanbridge admin"
 
@@ -50,7 +50,7 @@ def _host_name(host_header: str) -> str:
 
 
 class AdminAuth:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: AdminHost) -> None:
         self.app = app
         self._basic: BasicAuth | None = None
 

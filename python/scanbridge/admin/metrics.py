@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..host import AdminHost
 
 SAMPLE_SECONDS = 5.0
 CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -36,9 +36,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4"
 _FIELDS = ("bytes_in", "bytes_out", "messages_in", "messages_out")
 
 
-def endpoint_paths(app: App) -> list[str]:
+def endpoint_paths(app: AdminHost) -> list[str]:
     """The core's endpoint index -> the path naming that endpoint (its first path)."""
-    return app._core.endpoint_paths() if app._core is not None else []
+    return app.core.server.endpoint_paths() if app.core.server is not None else []
 
 
 def endpoint_label(paths: list[str], index: int | None) -> str:
@@ -50,7 +50,7 @@ def endpoint_label(paths: list[str], index: int | None) -> str:
 class Traffic:
     """Running byte/message totals per endpoint, sampled from the core (see module doc)."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: AdminHost) -> None:
         self.app = app
         self._core: Any = None
         #: conn -> (endpoint label or "" for plain HTTP, [bytes_in, bytes_out, msgs_in, msgs_out])
@@ -61,7 +61,7 @@ class Traffic:
 
     def ensure_running(self) -> None:
         """Start periodic sampling (idempotent); restarts cleanly after a stop/start."""
-        core = self.app._core
+        core = self.app.core.server
         if core is None:
             return
         if core is not self._core:  # a new server: counts start over
@@ -76,14 +76,14 @@ class Traffic:
 
     def _periodic(self) -> None:
         self._handle = None
-        if self.app._core is None or self.app._core is not self._core:
+        if self.app.core.server is None or self.app.core.server is not self._core:
             return  # stopped; the next request starts sampling again
         self.sample()
         self._handle = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._periodic)
 
     def sample(self) -> dict[str, dict[str, Any]]:
         """Update the totals; return per endpoint label: open websockets and counters."""
-        core = self.app._core
+        core = self.app.core.server
         if core is None:
             return {}
         paths = endpoint_paths(self.app)
@@ -163,9 +163,9 @@ class Exposition:
         return "\n".join(self._lines) + "\n"
 
 
-def render(app: App, traffic: Traffic) -> str:
+def render(app: AdminHost, traffic: Traffic) -> str:
     """The whole /metrics page."""
-    core = app._core
+    core = app.core.server
     e = Exposition()
     e.family("info", "gauge", "scanbridge version (always 1).", [({"version": __version__}, 1)])
     if core is None:

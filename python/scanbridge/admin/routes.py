@@ -32,7 +32,7 @@ from . import metrics
 from .auth import AdminAuth
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..host import AdminHost
 
 PAGE_SIZE = 50
 
@@ -46,7 +46,7 @@ def _close_code_ok(code: int) -> bool:
 
 
 class Admin:
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: AdminHost) -> None:
         self.app = app
         self.auth = AdminAuth(app)
         self.traffic = metrics.Traffic(app)
@@ -56,7 +56,7 @@ class Admin:
     # ---- helpers --------------------------------------------------------
 
     def _core(self) -> Any:
-        core = self.app._core
+        core = self.app.core.server
         if core is None:
             raise HTTPError(503, "the server is not running")
         return core
@@ -64,7 +64,7 @@ class Admin:
     def core_session_id(self, cid: int) -> str:
         """The UUID of a connection the core handles itself (keyed per core, i.e.
         per server run: ids of an earlier run never name a connection of this one)."""
-        core = self.app._core
+        core = self.app.core.server
         if self._id_core is not core:
             self._id_core, self._id_key = core, secrets.token_bytes(32)
         digest = hashlib.blake2b(cid.to_bytes(8, "big"), key=self._id_key, digest_size=16)
@@ -172,7 +172,7 @@ class Admin:
                 s.send_nowait(data)
                 ok = True
             else:
-                ok = self.app._core_send(cid, data)
+                ok = self.app.core.send(cid, data)
         except (SessionClosed, QueueFull) as e:
             raise HTTPError(409, f"not sent: {e}") from None
         if not ok:
@@ -199,7 +199,7 @@ class Admin:
         if s is not None:
             await s.close(code, reason)
         else:
-            self.app._core_close(cid, code, reason)
+            self.app.core.close(cid, code, reason)
         return Response.json({"closing": req.params["id"], "code": code})
 
     def _port_row(self, lid: int) -> dict[str, Any]:
@@ -215,7 +215,7 @@ class Admin:
 
     async def list_ports(self, req: Request) -> Response:
         counts: dict[int, int] = {}
-        core = self.app._core
+        core = self.app.core.server
         if core is not None:
             for cid in core.connection_ids():
                 info = core.connection_info(cid)
@@ -307,7 +307,7 @@ class Admin:
         )
 
 
-def install(app: App) -> Admin:
+def install(app: AdminHost) -> Admin:
     admin = Admin(app)
 
     def guarded(fn: Handler) -> Handler:

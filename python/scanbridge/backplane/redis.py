@@ -47,7 +47,7 @@ from ..errors import QueueFull
 from ..retry import Backoff
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..core_handle import CoreHandle
 
 log = logging.getLogger("scanbridge.backplane")
 
@@ -93,8 +93,8 @@ class _Cmd(NamedTuple):
 
 
 class RedisBackplane:
-    def __init__(self, app: App, url: str) -> None:
-        self.app = app
+    def __init__(self, core: CoreHandle, url: str) -> None:
+        self.core = core
         self.url = url
         self.node = uuid.uuid4().hex
         self.redis: Any = None
@@ -143,8 +143,8 @@ class RedisBackplane:
             socket_timeout=COMMAND_TIMEOUT,
             socket_connect_timeout=COMMAND_TIMEOUT,
         )
-        assert self.app._core is not None
-        self.app._core.set_backplane(True)
+        assert self.core.server is not None
+        self.core.server.set_backplane(True)
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen()),
@@ -325,10 +325,10 @@ class RedisBackplane:
                     log.debug("backplane: dropped a copy of message %d from %s", seq, node)
                     return
                 self._seen[node] = (seq, time.monotonic())
-            core = self.app._core
+            core = self.core.server
             if core is not None:
                 core.publish_event(d["ns"], d["room"], d["sender"], d["message"])
-                self.app._schedule_flush()
+                self.core.flush_soon()
         except Exception:
             log.exception("bad backplane message %r", data[:200])
 
@@ -494,7 +494,7 @@ class RedisBackplane:
     async def clients(self, conn: int, ns: str, room: str) -> None:
         """Answer CLIENTS with the room's members in every live process (within
         CLIENTS_TIMEOUT; else with this process's members)."""
-        core = self.app._core
+        core = self.core.server
         if core is None:
             return
         names = list(core.room_member_names(ns, room))
@@ -546,7 +546,7 @@ class RedisBackplane:
     def _reply(self, conn: int, ns: str, text: str) -> None:
         """Send like the core's own replies: Socket.IO members get it as an event of
         the namespace (``42/<ns>,[...]``), plain sockets as it is."""
-        core = self.app._core
+        core = self.core.server
         if core is None:
             return
         info = core.connection_info(conn)
@@ -558,4 +558,4 @@ class RedisBackplane:
             core.send(conn, text)
         except QueueFull:
             pass  # its queue overflowed: the core closes it (1008)
-        self.app._schedule_flush()
+        self.core.flush_soon()

@@ -28,7 +28,7 @@ from .store import Job, JobError, JobExists, UnknownJob
 from .tokens import JWTAuth, Token, TokenError, TokenVerifier
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..host import JobsHost
 
 __all__ = [
     "PATHS",
@@ -47,12 +47,12 @@ __all__ = [
 ]
 
 
-def install_jobs(app: App) -> None:
+def install_jobs(app: JobsHost) -> None:
     cfg = app.config.jobs
     if not cfg.enabled:
         app.jobs = None  # type: ignore[attr-defined]
         return
-    service = JobService(app)
+    service = JobService(lambda: app.config.jobs)
     service.verifier.check_config()  # an unusable public key is a ConfigError now
     app.jobs = service  # type: ignore[attr-defined]
     app.add_endpoint(

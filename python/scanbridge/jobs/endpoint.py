@@ -88,7 +88,7 @@ class JobSocketEndpoint(Endpoint):
         old = session.data.pop("expiry_timer", None)
         if old is not None:
             old.cancel()
-        expires = token.expires_at(self.service.app.config.jobs.token_max_age)
+        expires = token.expires_at(self.service.config().token_max_age)
         session.data["token_expires"] = expires
         delay = max(expires - time.time(), 0.0)
         loop = asyncio.get_running_loop()

@@ -13,7 +13,7 @@ from .store import JobError, JobExists, UnknownJob
 from .tokens import TokenError, refusal
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..host import JobsHost
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -29,7 +29,7 @@ def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def install_rest(app: App, service: JobService) -> None:
+def install_rest(app: JobsHost, service: JobService) -> None:
     def guarded(fn: Handler) -> Handler:
         """Bearer JWT first; JobError -> 400 naming the field, UnknownJob -> 404."""
 

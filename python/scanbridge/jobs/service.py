@@ -22,7 +22,7 @@ from .store import (
 from .tokens import JWTAuth, TokenVerifier
 
 if TYPE_CHECKING:
-    from ..app import App
+    from ..config import JobsConfig
     from ..session import Session
 
 log = logging.getLogger("scanbridge.jobs")
@@ -56,9 +56,10 @@ class JobService:
     socket's SUBSCRIBE catches up.
     """
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.verifier = TokenVerifier(lambda: app.config.jobs)
+    def __init__(self, config: Callable[[], JobsConfig]) -> None:
+        #: The ``[jobs]`` configuration in force (a getter: it can change at run time).
+        self.config = config
+        self.verifier = TokenVerifier(config)
         self.auth = JWTAuth(self.verifier)
         self.jobs: dict[str, Job] = {}
         #: Open job sockets by connection id.
