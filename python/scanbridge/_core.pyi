@@ -35,12 +35,14 @@ class Server:
         max_http_body: int = ...,
         max_pending_bytes: int | None = None,
         max_pending_messages: int = 256,
+        max_rooms_per_connection: int = 1000,
     ) -> None:
         """``max_pending_bytes`` (None: max(4 MiB, max_message_bytes)) and
         ``max_pending_messages`` bound what one connection may have handed to
         Python (TEXT/BINARY events) and not yet reported with ``consumed``;
         past either the core stops reading that socket until Python has
-        consumed half of it."""
+        consumed half of it. A JOIN past ``max_rooms_per_connection`` rooms
+        gets a ``TOO_MANY_ROOMS`` error."""
     def add_endpoint(
         self,
         paths: list[str],
@@ -104,6 +106,10 @@ class Server:
     def connection_ids(self) -> list[int]: ...
     def connection_info(self, conn: int) -> dict[str, Any] | None: ...
     def stats(self) -> dict[str, int]: ...
+    def accept_notices(self) -> list[tuple[str, str, str]]:
+        """("failing", "host:port", error) when accepting connections failed
+        (out of file descriptors; retried every 0.5 s), ("recovered",
+        "host:port", failed attempts) when it works again; since the last call."""
 
 def self_signed_cert(names: list[str]) -> tuple[str, str, str]: ...
 def load_pem_files(certfile: str, keyfile: str) -> tuple[bytes, bytes]: ...

@@ -426,6 +426,16 @@ class App:
         events = self._core.tick()
         if events:
             self._dispatch(events)
+        for what, addr, detail in self._core.accept_notices():
+            if what == "failing":
+                log.error(
+                    "cannot accept connections on %s: %s; they wait until descriptors "
+                    "are free (retried every 0.5 s; raise the open files limit, ulimit -n)",
+                    addr,
+                    detail,
+                )
+            else:
+                log.warning("accepting connections on %s again (%s tries failed)", addr, detail)
         self._tick_handle = self._loop.call_later(TICK_SECONDS, self._tick)
 
     def _dispatch(self, events: list[tuple[Any, ...]]) -> None:
@@ -695,6 +705,9 @@ class App:
             allowed_origins=list(c.allowed_origins),
             idle_timeout=c.idle_timeout,
             ping_interval=c.ping_interval,
+            max_pending_bytes=c.max_pending_bytes,
+            max_pending_messages=c.max_pending_messages,
+            max_rooms_per_connection=c.max_rooms_per_connection,
         )
         self._ep_objects = []
         if c.echo:

@@ -489,6 +489,15 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     ssl_keyfile: str | None = None
     max_message_bytes: Annotated[int, msgspec.Meta(ge=125)] = 16 * 1024 * 1024
     max_queue_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024 * 1024
+    #: Per connection of a Python endpoint (the Streams socket, @app.endpoint):
+    #: bytes and messages read and waiting for Python; past either the socket is
+    #: not read (TCP backpressure) until Python has handled half. None: the
+    #: larger of 4 MiB and max_message_bytes.
+    max_pending_bytes: Annotated[int, msgspec.Meta(ge=1024, le=2**32 - 1)] | None = None
+    max_pending_messages: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 256
+    #: Rooms one connection may be in (/layout, /bus, Socket.IO); a JOIN past
+    #: that is answered ["ERROR", {"code": "TOO_MANY_ROOMS", ...}].
+    max_rooms_per_connection: Annotated[int, msgspec.Meta(ge=1)] = 1000
     compression: bool = True
     # permessage-deflate: False (default) agrees server_no_context_takeover with
     # every client, so the server's compressors are shared (nothing per connection,

@@ -157,7 +157,7 @@ impl Server {
     #[pyo3(signature = (*, max_message_bytes=16*1024*1024, max_queue_bytes=1024*1024, compression=true, compression_context_takeover=false,
                         allowed_origins=Vec::new(), idle_timeout=0.0, ping_interval=0.0, close_timeout=3.0,
                         handshake_timeout=10.0, max_http_body=1024*1024, max_pending_bytes=None,
-                        max_pending_messages=256))]
+                        max_pending_messages=256, max_rooms_per_connection=1000))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         max_message_bytes: usize,
@@ -172,6 +172,7 @@ impl Server {
         max_http_body: usize,
         max_pending_bytes: Option<usize>,
         max_pending_messages: u16,
+        max_rooms_per_connection: usize,
     ) -> PyResult<Self> {
         if max_pending_bytes == Some(0) || max_pending_messages == 0 {
             return Err(PyValueError::new_err(
@@ -194,6 +195,7 @@ impl Server {
             max_http_body,
             max_pending_bytes,
             max_pending_messages,
+            max_rooms_per_connection,
             ..ServerConfig::default()
         };
         Ok(Self {
@@ -536,7 +538,25 @@ impl Server {
         d.set_item("overflow_closes", s.overflow_closes)?;
         d.set_item("fanout_deliveries", s.fanout_deliveries)?;
         d.set_item("panics", s.panics)?;
+        d.set_item("accept_errors", s.accept_errors)?;
+        d.set_item("errors_dropped", s.errors_dropped)?;
         Ok(d)
+    }
+
+    /// Accepting connections failed (out of file descriptors) or works
+    /// again, since the last call: ("failing", "host:port", error) or
+    /// ("recovered", "host:port", failed attempts), for the host to log.
+    fn accept_notices(&mut self) -> Vec<(&'static str, String, String)> {
+        self.inner
+            .accept_notices()
+            .into_iter()
+            .map(|n| match n {
+                io::AcceptNotice::Failing { addr, error } => ("failing", addr.to_string(), error),
+                io::AcceptNotice::Recovered { addr, failed } => {
+                    ("recovered", addr.to_string(), failed.to_string())
+                }
+            })
+            .collect()
     }
 }
 

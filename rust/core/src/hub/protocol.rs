@@ -193,6 +193,9 @@ impl ProtocolError {
     pub const MISSING_FIELD: &'static str = "MISSING_FIELD";
     /// A field has the wrong type, is empty or is too long.
     pub const INVALID_FIELD: &'static str = "INVALID_FIELD";
+    /// A JOIN past the rooms one connection may be in
+    /// (`ServerConfig::max_rooms_per_connection`).
+    pub const TOO_MANY_ROOMS: &'static str = "TOO_MANY_ROOMS";
 
     /// An error with one of the codes above.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {

@@ -141,6 +141,11 @@ impl Rooms {
         }
     }
 
+    /// How many rooms `slot` is in.
+    pub fn room_count(&self, slot: usize) -> usize {
+        self.of_conn.get(&slot).map_or(0, Vec::len)
+    }
+
     /// Names of the rooms `slot` is in.
     pub fn rooms_of(&self, slot: usize) -> Vec<&str> {
         self.of_conn

@@ -56,6 +56,8 @@ pub(crate) struct PendingUpgrade {
 /// Room traffic waiting for the server (which owns the rooms) to handle it.
 pub(crate) enum RoomInput {
     Text(String),
+    /// A binary message (room traffic is JSON text): answered with an ERROR.
+    Binary,
     /// A lobby socket is open: make it reachable by its id.
     Hello,
     /// A lobby socket connected with `?lobbyId=`.
@@ -73,6 +75,10 @@ pub(crate) struct RoomConn {
     pub lobby: Option<Box<str>>,
     /// Socket.IO framing (a `/socket.io/` connection).
     pub sio: Option<SioState>,
+    /// Error replies sent in the current window (`server::rooms`: at most
+    /// `ERRORS_PER_WINDOW` per `ERROR_WINDOW`), and when it began.
+    pub errors: u32,
+    pub errors_since: Option<Instant>,
 }
 
 pub(crate) struct SioState {
@@ -142,6 +148,10 @@ pub(crate) struct Conn {
 /// that passes it, so a few deflated bytes cannot make one turn inflate and
 /// handle gigabytes.
 pub(crate) const TURN_WORK: usize = 1024 * 1024;
+
+/// How long a draining connection may take nothing of what it is sent
+/// when no idle timeout is set (see `Conn::drain_timeout`).
+pub(crate) const DRAIN_STALL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Tests: a text message that panics while it is handled.
 #[cfg(test)]
@@ -449,7 +459,20 @@ impl Conn {
         self.state = State::Draining;
         self.paused = false;
         self.dirty = true;
-        self.deadline = Some(ctx.now + ctx.cfg.close_timeout);
+        self.deadline = Some(ctx.now + self.drain_timeout(ctx));
+    }
+
+    /// How long a draining connection (an HTTP response, a last close
+    /// frame) may go without taking any of it before it is closed. The
+    /// deadline moves with every write that makes progress: a slow reader
+    /// gets the whole response (TCP backpressure), one that reads nothing is
+    /// closed after the idle timeout (`DRAIN_STALL` when there is none).
+    fn drain_timeout(&self, ctx: &Ctx<'_>) -> std::time::Duration {
+        self.idle_timeout
+            .or(ctx.cfg.idle_timeout)
+            .filter(|d| !d.is_zero())
+            .unwrap_or(DRAIN_STALL)
+            .max(ctx.cfg.close_timeout)
     }
 
     /// Parse frames and act on each message. Stops after a message when the
@@ -533,13 +556,8 @@ impl Conn {
                         }
                         Kind::Python => to_python(Event::Binary { conn: id, data: b }, b.len()),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
-                            let mut e = Vec::new();
-                            crate::hub::protocol::encode_error(
-                                &mut e,
-                                "INVALID_MESSAGE",
-                                "room messages are JSON text, not binary",
-                            );
-                            write_message(out.buf(), compression, ctx.deflaters, OP_TEXT, &e);
+                            // (answered by the server, whose error replies are rate-limited)
+                            inbox.push(RoomInput::Binary);
                             true
                         }
                     }
@@ -758,6 +776,10 @@ impl Conn {
                 Ok(n) => {
                     self.out.consume(n);
                     self.stats.bytes_out += n as u64;
+                    if self.state == State::Draining {
+                        // progress: the reader is slow, not gone
+                        self.deadline = Some(ctx.now + self.drain_timeout(ctx));
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -118,6 +118,9 @@ pub struct ServerConfig {
     pub max_pending_bytes: Option<usize>,
     /// The same for the number of messages (at most 65535).
     pub max_pending_messages: u16,
+    /// Rooms one connection may be in (`/layout`, `/bus`, Socket.IO); a
+    /// JOIN past that is answered with a `TOO_MANY_ROOMS` error.
+    pub max_rooms_per_connection: usize,
 }
 
 impl ServerConfig {
@@ -154,6 +157,7 @@ impl Default for ServerConfig {
             max_http_head: 16 * 1024,
             max_pending_bytes: None,
             max_pending_messages: 256,
+            max_rooms_per_connection: 1000,
         }
     }
 }

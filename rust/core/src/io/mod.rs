@@ -19,4 +19,4 @@ mod transport;
 
 pub use endpoint::{Endpoint, Kind, ServerConfig};
 pub use event::Event;
-pub use server::{SendError, Server, ServerStats};
+pub use server::{AcceptNotice, SendError, Server, ServerStats};

@@ -50,12 +50,33 @@ const READ_BUDGET: usize = 256 * 1024;
 const SCRATCH: usize = 64 * 1024;
 /// Poll rounds (reads without writing) per `poll` call while input keeps coming.
 const POLL_ROUNDS: usize = 8;
+/// After `accept` failed for want of file descriptors (or memory), the
+/// listener is not accepted from for this long; connections wait in its
+/// backlog meanwhile. Retried by `poll` and `tick`.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
+/// Accept notices kept for a host that does not ask for them.
+const MAX_NOTICES: usize = 16;
 
 struct ListenerEntry {
     sock: Option<TcpListener>,
     addr: SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
     opts: ListenerOptions,
+    /// Accepting failed (see `ACCEPT_BACKOFF`): not before this instant.
+    retry_at: Option<Instant>,
+}
+
+/// Accepting connections failed, or works again: for the host to log (one
+/// line when it starts failing, one when it recovers; `Server::accept_notices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcceptNotice {
+    /// `accept` on the listener at `addr` failed with `error` (EMFILE: the
+    /// process is out of file descriptors; ENFILE: the system is); new
+    /// connections wait in the backlog and accepting is retried every
+    /// `ACCEPT_BACKOFF`.
+    Failing { addr: SocketAddr, error: String },
+    /// Accepting works again; `failed` attempts failed meanwhile.
+    Recovered { addr: SocketAddr, failed: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +100,11 @@ pub struct ServerStats {
     pub fanout_deliveries: u64,
     /// Connections closed because handling them panicked (a bug).
     pub panics: u64,
+    /// `accept` calls that failed (no file descriptors or memory left).
+    pub accept_errors: u64,
+    /// Error replies to room commands not sent: the connection had had its
+    /// share of them (`ERRORS_PER_WINDOW` a second).
+    pub errors_dropped: u64,
 }
 
 /// Facts about one connection, for the admin API.
@@ -145,6 +171,12 @@ pub struct Server {
     panics: Vec<(ConnId, String)>,
     /// Work done in the current connection's turn (see `conn::TURN_WORK`).
     work: AtomicUsize,
+    /// A listener waits to retry `accept` (see `ACCEPT_BACKOFF`).
+    accept_waits: bool,
+    /// `accept` failures since it last worked (0: it works).
+    accept_failed: u64,
+    /// For the host to log (see `AcceptNotice`); at most two per episode.
+    accept_notices: Vec<AcceptNotice>,
 }
 
 fn slot_of(id: ConnId) -> usize {
@@ -184,6 +216,9 @@ impl Server {
             backplane: false,
             panics: Vec::new(),
             work: AtomicUsize::new(0),
+            accept_waits: false,
+            accept_failed: 0,
+            accept_notices: Vec::new(),
         })
     }
 
@@ -222,6 +257,7 @@ impl Server {
             addr: local,
             tls,
             opts,
+            retry_at: None,
         });
         Ok((id as u32, local))
     }
@@ -245,6 +281,7 @@ impl Server {
                     Interest::READABLE,
                 )?;
                 l.sock = Some(s);
+                l.retry_at = None;
             }
             _ => {}
         }
@@ -267,6 +304,9 @@ impl Server {
     /// is left (call again soon).
     pub fn poll(&mut self, sink: &mut dyn FnMut(Event<'_>)) -> io::Result<bool> {
         self.now = Instant::now();
+        if self.accept_waits {
+            self.retry_accepts();
+        }
         // Cork across rounds: while input keeps arriving (a publisher streaming
         // NOTIFYs), read it all before writing, so each member gets one write
         // per batch instead of one per read.
@@ -315,22 +355,79 @@ impl Server {
         Ok(!self.ready.is_empty())
     }
 
+    /// Accept again from the listeners whose backoff is over.
+    fn retry_accepts(&mut self) {
+        self.accept_waits = false;
+        let now = self.now;
+        let due: Vec<usize> = self
+            .listeners
+            .iter()
+            .filter(|(_, l)| l.retry_at.is_some())
+            .map(|(i, _)| i)
+            .collect();
+        for lid in due {
+            let l = &mut self.listeners[lid];
+            if l.retry_at.is_some_and(|t| now >= t) {
+                l.retry_at = None;
+                self.accept_from(lid);
+            } else {
+                self.accept_waits = true;
+            }
+        }
+    }
+
+    /// Accepting failed with `e`: stop accepting from `lid` for
+    /// `ACCEPT_BACKOFF` (an edge-triggered listener would otherwise wait for
+    /// the next connection to try again; a level-triggered one would spin).
+    fn accept_failed(&mut self, lid: usize, e: &io::Error) {
+        self.stats.accept_errors += 1;
+        self.accept_failed += 1;
+        let addr = self.listeners[lid].addr;
+        self.listeners[lid].retry_at = Some(self.now + ACCEPT_BACKOFF);
+        self.accept_waits = true;
+        if self.accept_failed == 1 && self.accept_notices.len() < MAX_NOTICES {
+            log::warn!("accept failed on {addr}: {e}");
+            self.accept_notices.push(AcceptNotice::Failing {
+                addr,
+                error: e.to_string(),
+            });
+        }
+    }
+
+    /// Accepting failed or works again since the last call (oldest first).
+    pub fn accept_notices(&mut self) -> Vec<AcceptNotice> {
+        std::mem::take(&mut self.accept_notices)
+    }
+
     fn accept_from(&mut self, lid: usize) {
         loop {
             let Some(l) = self.listeners.get(lid) else {
                 return;
             };
             let Some(sock) = l.sock.as_ref() else { return };
+            if l.retry_at.is_some() {
+                // backing off: `retry_accepts` comes back to it
+                return;
+            }
             let (stream, peer) = match sock.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The peer reset the connection before it was accepted.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
                 Err(e) => {
-                    // EMFILE and friends: log and try again on the next event.
-                    log::warn!("accept failed on {}: {}", l.addr, e);
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: back off.
+                    self.accept_failed(lid, &e);
                     return;
                 }
             };
+            if self.accept_failed > 0 && self.accept_notices.len() < MAX_NOTICES {
+                self.accept_notices.push(AcceptNotice::Recovered {
+                    addr: l.addr,
+                    failed: self.accept_failed,
+                });
+            }
+            self.accept_failed = 0;
             let _ = stream.set_nodelay(true);
             let transport = match &l.tls {
                 Some(cfg) => match Transport::tls(stream, cfg.clone()) {
@@ -816,6 +913,9 @@ impl Server {
     /// Timers: deadlines, idle timeouts, pings. Call about once a second.
     pub fn tick(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
         self.now = Instant::now();
+        if self.accept_waits {
+            self.retry_accepts();
+        }
         let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
             self.guard(slot, |s| s.tick_one(slot, sink));

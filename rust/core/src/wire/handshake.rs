@@ -150,23 +150,70 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<Request>, HttpError> {
         head_len,
         content_length: 0,
     };
+    let mut length: Option<usize> = None;
+    let mut chunked: Option<bool> = None;
     for h in req.headers.iter() {
         let name = h.name.to_ascii_lowercase();
         let value = String::from_utf8_lossy(h.value).into_owned();
         if name == "content-length" {
-            out.content_length = value
-                .trim()
-                .parse()
-                .map_err(|_| HttpError::new(400, "bad Content-Length"))?;
+            for v in content_lengths(&value)? {
+                if length.is_some_and(|l| l != v) {
+                    return Err(HttpError::new(
+                        400,
+                        "Content-Length is given twice with different values",
+                    ));
+                }
+                length = Some(v);
+            }
         } else if name == "transfer-encoding" {
-            return Err(HttpError::new(
-                411,
-                "chunked request bodies are not supported: send Content-Length",
-            ));
+            // (the last coding of the last header is the final one)
+            let last = value.rsplit(',').next().unwrap_or("").trim();
+            chunked = Some(last.eq_ignore_ascii_case("chunked"));
         }
         out.headers.push((name, value));
     }
-    Ok(Some(out))
+    match (chunked, length) {
+        // RFC 9112 6.1: a sender must not send both, and a request with
+        // both is an attempt at request smuggling.
+        (Some(_), Some(_)) => Err(HttpError::new(
+            400,
+            "Content-Length and Transfer-Encoding together",
+        )),
+        (Some(true), None) => Err(HttpError::new(
+            411,
+            "chunked request bodies are not supported: send Content-Length",
+        )),
+        // RFC 9112 6.3: the length of the body cannot be determined.
+        (Some(false), None) => Err(HttpError::new(
+            400,
+            "Transfer-Encoding without chunked as its final coding",
+        )),
+        (None, length) => {
+            out.content_length = length.unwrap_or(0);
+            Ok(Some(out))
+        }
+    }
+}
+
+/// The values of one Content-Length header (RFC 9112 6.3, RFC 9110 8.6):
+/// one or more comma-separated `1*DIGIT`, each with optional whitespace.
+/// Any other form is an unrecoverable framing error (400, and the
+/// connection closes). A number too large for `usize` is `usize::MAX`
+/// (then refused with 413 as too large a body).
+fn content_lengths(value: &str) -> Result<impl Iterator<Item = usize> + '_, HttpError> {
+    let bad = || HttpError::new(400, "bad Content-Length: not a decimal number");
+    let ows: &[char] = &[' ', '\t'];
+    for part in value.split(',') {
+        let p = part.trim_matches(ows);
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+    }
+    Ok(value.split(',').map(move |part| {
+        let p = part.trim_matches(ows);
+        // Leading zeros are allowed; the value is digits only (checked above).
+        p.parse::<usize>().unwrap_or(usize::MAX)
+    }))
 }
 
 /// The first value of a query parameter, percent-decoded (`+` is a space).
@@ -371,6 +418,58 @@ Origin: http://localhost:3000\r\nSec-WebSocket-Protocol: chat, superchat\r\nSec-
         assert_eq!(
             parse_request(b"GET / HTTP/1.0\r\n\r\n").unwrap_err().status,
             505
+        );
+    }
+
+    fn post(headers: &str) -> Result<Option<Request>, HttpError> {
+        parse_request(format!("POST /api HTTP/1.1\r\nHost: x\r\n{headers}\r\n").as_bytes())
+    }
+
+    /// Issue 12 (RFC 9112 6.3, request smuggling): a request whose body
+    /// length is ambiguous is refused with 400 (and the connection closes).
+    #[test]
+    fn ambiguous_body_lengths_are_refused() {
+        for h in [
+            "Content-Length: 5\r\nContent-Length: 6\r\n",
+            "Content-Length: 5, 6\r\n",
+            "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+            "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+            "Content-Length: 0\r\nTransfer-Encoding: gzip, chunked\r\n",
+            "Transfer-Encoding: chunked, gzip\r\n",
+            "Transfer-Encoding: identity\r\n",
+            "Content-Length: abc\r\n",
+            "Content-Length: +5\r\n",
+            "Content-Length: -5\r\n",
+            "Content-Length: 5x\r\n",
+            "Content-Length: 0x10\r\n",
+            "Content-Length: 1_0\r\n",
+            "Content-Length: \r\n",
+            "Content-Length: 5,\r\n",
+            "Content-Length: 5 5\r\n",
+            "Content-Length: ５\r\n",
+        ] {
+            let e = post(h).expect_err(h);
+            assert_eq!(e.status, 400, "{h:?}: {e:?}");
+        }
+        // Chunked alone: not supported, but well-formed (411).
+        assert_eq!(
+            post("Transfer-Encoding: chunked\r\n").unwrap_err().status,
+            411
+        );
+    }
+
+    #[test]
+    fn body_lengths_that_agree_are_accepted() {
+        let len = |h: &str| post(h).unwrap().unwrap().content_length;
+        assert_eq!(len(""), 0);
+        assert_eq!(len("Content-Length: 5\r\n"), 5);
+        assert_eq!(len("content-length:   007  \r\n"), 7);
+        assert_eq!(len("Content-Length: 5\r\nContent-Length: 5\r\n"), 5);
+        assert_eq!(len("Content-Length: 5, 5\r\n"), 5);
+        // Too large for a number: refused later as too large (413).
+        assert_eq!(
+            len("Content-Length: 99999999999999999999999999\r\n"),
+            usize::MAX
         );
     }
 

@@ -27,6 +27,12 @@ pub(super) fn sio_event_prefix(out: &mut Vec<u8>, ns: &str) {
 /// The sender of a NOTIFY before its socket JOINed anything.
 const UNKNOWN_SENDER: &str = "unknown";
 
+/// Error replies one connection gets per `ERROR_WINDOW`: a flood of invalid
+/// commands gets this many answers a second, the rest are dropped (and
+/// counted: `ServerStats::errors_dropped`).
+pub(crate) const ERRORS_PER_WINDOW: u32 = 16;
+pub(crate) const ERROR_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Server {
     /// Handle what a rooms/lobby connection sent (in order).
     pub(super) fn room_inputs(
@@ -51,6 +57,14 @@ impl Server {
                 (Kind::Lobby | Kind::SocketIo, RoomInput::Hello) => self.lobby_hello(slot),
                 (Kind::SocketIo, RoomInput::Text(t)) => self.sio_text(slot, hook, &t, sink),
                 (Kind::Lobby, RoomInput::ConnectLobby(id)) => self.lobby_join(slot, &ns, &id, true),
+                (_, RoomInput::Binary) => self.reply_error(
+                    slot,
+                    "",
+                    &ProtocolError::new(
+                        ProtocolError::INVALID_MESSAGE,
+                        "room messages are JSON text, not binary",
+                    ),
+                ),
                 _ => {}
             }
         }
@@ -63,13 +77,14 @@ impl Server {
         if let Some(conn) = self.conns.get_mut(slot) {
             let was_dirty = conn.dirty;
             let r = match conn.room.as_ref().and_then(|r| r.sio.as_ref()) {
-                Some(_) => {
+                // (`ns` empty: not an event of a namespace, sent as it is)
+                Some(_) if !ns.is_empty() => {
                     let mut framed = Vec::with_capacity(data.len() + ns.len() + 4);
                     sio_event_prefix(&mut framed, ns);
                     framed.extend_from_slice(data);
                     conn.send(OP_TEXT, &framed, &ctx)
                 }
-                None => conn.send(OP_TEXT, data, &ctx),
+                _ => conn.send(OP_TEXT, data, &ctx),
             };
             if r == Err(SendError::Overflow) {
                 self.stats.overflow_closes += 1;
@@ -81,9 +96,35 @@ impl Server {
     }
 
     pub(super) fn reply_error(&mut self, slot: usize, ns: &str, e: &ProtocolError) {
+        if !self.error_allowed(slot) {
+            return;
+        }
         let mut b = Vec::new();
         e.encode(&mut b);
         self.reply(slot, ns, &b);
+    }
+
+    /// Whether this connection may get one more error reply now (at most
+    /// `ERRORS_PER_WINDOW` per `ERROR_WINDOW`); a dropped one is counted.
+    pub(super) fn error_allowed(&mut self, slot: usize) -> bool {
+        let now = self.now;
+        let Some(rc) = self.conns.get_mut(slot).and_then(|c| c.room.as_mut()) else {
+            return true;
+        };
+        if rc
+            .errors_since
+            .is_none_or(|t| now.saturating_duration_since(t) >= ERROR_WINDOW)
+        {
+            rc.errors_since = Some(now);
+            rc.errors = 0;
+        }
+        if rc.errors < ERRORS_PER_WINDOW {
+            rc.errors += 1;
+            true
+        } else {
+            self.stats.errors_dropped += 1;
+            false
+        }
     }
 
     pub(super) fn room_text(
@@ -100,7 +141,16 @@ impl Server {
         };
         match cmd {
             RoomCommand::Join { room, name } => {
-                self.rooms.join_as(slot, &room_key(ns, &room), &name);
+                let key = room_key(ns, &room);
+                let max = self.cfg.max_rooms_per_connection;
+                if self.rooms.room_count(slot) >= max && !self.rooms.is_member(slot, &key) {
+                    let e = ProtocolError::new(
+                        ProtocolError::TOO_MANY_ROOMS,
+                        format!("JOIN: this connection is in {max} rooms already (the most allowed): LEAVE one first"),
+                    );
+                    return self.reply_error(slot, ns, &e);
+                }
+                self.rooms.join_as(slot, &key, &name);
                 let conn = &mut self.conns[slot];
                 if let Some(rc) = conn.room.as_mut() {
                     rc.nick = Some((*name).into());

@@ -94,6 +94,9 @@ impl Server {
                 let known = ns.is_empty() || NAMESPACES.contains(&ns);
                 let mut out = Vec::new();
                 if !known {
+                    if !self.error_allowed(slot) {
+                        return;
+                    }
                     out.extend_from_slice(
                         format!("44/{ns},{{\"message\":\"Invalid namespace\"}}").as_bytes(),
                     );

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::io::conn::TEST_PANIC;
 use crate::io::endpoint::Kind;
+use crate::io::server::rooms::{ERRORS_PER_WINDOW, ERROR_WINDOW};
 use crate::wire::deflate::{Deflater, Inflater};
 use crate::wire::frame::{encode_header, encode_masked_frame, OP_CLOSE};
 use crate::wire::mask::apply_mask;
@@ -471,8 +472,14 @@ fn work_per_turn_is_bounded() {
     h.pump_until("all of them", |h| {
         h.server.conn_info(id).unwrap().messages_in == 60
     });
-    // Each got its error reply.
-    let got = receive(&mut h, &mut r, 60);
+    // Each got its error reply, but for those past the connection's share
+    // of error replies (counted instead).
+    let mut got = Vec::new();
+    h.pump_until("the error replies", |h| {
+        got.extend(r.messages());
+        got.len() as u64 + h.server.stats().errors_dropped == 60
+    });
+    assert!(got.len() >= ERRORS_PER_WINDOW as usize, "{}", got.len());
     assert!(got
         .iter()
         .all(|g| matches!(g, Got::Text(t) if t.contains("ERROR"))));
@@ -557,4 +564,228 @@ fn a_long_burst_to_python_arrives_intact() {
         .iter()
         .enumerate()
         .all(|(i, t)| *t == format!("{}", i % 10)));
+}
+
+/// Send an HTTP request on a fresh connection; the server answers the
+/// `Event::Http` with `body` (when `answer`). Returns the client.
+fn http_client(h: &mut Harness, request: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(h.addr).unwrap();
+    s.write_all(request).unwrap();
+    s.set_nonblocking(true).unwrap();
+    s
+}
+
+/// Read what has arrived; true at the end of the stream.
+fn read_into(s: &mut TcpStream, into: &mut Vec<u8>) -> bool {
+    let mut b = [0u8; 65536];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(n) => into.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Issue 12 (RFC 9112 6.3): a request whose body length is ambiguous gets
+/// 400 and the connection closes; nothing reaches the host.
+#[test]
+fn ambiguous_request_lengths_get_400_and_close() {
+    let mut h = Harness::new(ServerConfig::default());
+    for headers in [
+        "Content-Length: 5\r\nContent-Length: 50\r\n",
+        "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n",
+        "Content-Length: +5\r\n",
+    ] {
+        // The second "request" is smuggled in the body of the first under
+        // one reading of the lengths.
+        let req = format!(
+            "POST /api HTTP/1.1\r\nHost: x\r\n{headers}\r\nhelloGET /smuggled HTTP/1.1\r\n\r\n"
+        );
+        let mut c = http_client(&mut h, req.as_bytes());
+        let mut got = Vec::new();
+        h.pump_until("the answer and the close", |_| read_into(&mut c, &mut got));
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 400 "), "{headers:?}: {text:?}");
+        assert_eq!(text.matches("HTTP/1.1").count(), 1, "{text:?}");
+    }
+    assert!(!h.events.contains(&Ev::Other), "{:?}", h.events);
+}
+
+/// Issue 12: an HTTP response is written as fast as the reader reads it: a
+/// reader that waits longer than the close timeout before it reads gets
+/// the whole body (it was cut at the close timeout), and the body is
+/// queued once.
+#[test]
+fn a_slow_reader_gets_the_whole_response() {
+    let cfg = ServerConfig {
+        close_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    let mut h = Harness::new(cfg);
+    let mut c = http_client(&mut h, b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.pump_until("the request", |h| {
+        h.server.connection_count() == 1 && h.events.contains(&Ev::Other)
+    });
+    let id = h.conn_id(0);
+    let body: Vec<u8> = (0..16 << 20).map(|i: u32| (i % 251) as u8).collect();
+    assert!(h.server.respond(id, 200, &[], &body));
+    // Queued once: the whole response, not a copy per write.
+    let queued = h.server.conn_info(id).unwrap().queued;
+    assert!(queued > body.len() && queued < body.len() + 256, "{queued}");
+    // The reader reads nothing for 5 close timeouts.
+    let wait = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < wait {
+        h.poll();
+        h.server.tick(&mut |_| {});
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(h.server.connection_count(), 1, "closed while waiting");
+    // Then reads slowly: 64 KiB at a time.
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut b = vec![0u8; 65536];
+    loop {
+        assert!(Instant::now() < deadline, "{} bytes", got.len());
+        h.poll();
+        h.server.tick(&mut |_| {});
+        match c.read(&mut b) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            Err(e) => panic!("{e} after {} bytes", got.len()),
+        }
+    }
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    assert_eq!(got.len() - end, body.len());
+    assert!(got[end..] == body[..]);
+}
+
+/// A reader that reads nothing of its response is closed after the idle
+/// timeout (the response's memory is not held for ever).
+#[test]
+fn a_reader_that_reads_nothing_is_closed() {
+    let cfg = ServerConfig {
+        close_timeout: Duration::from_millis(100),
+        idle_timeout: Some(Duration::from_millis(500)),
+        ..ServerConfig::default()
+    };
+    let mut h = Harness::new(cfg);
+    let _c = http_client(&mut h, b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    h.pump_until("the request", |h| h.events.contains(&Ev::Other));
+    let id = h.conn_id(0);
+    assert!(h.server.respond(id, 200, &[], &vec![b'x'; 16 << 20]));
+    let t0 = Instant::now();
+    h.pump_until("the close", |h| {
+        h.server.tick(&mut |_| {});
+        h.server.connection_count() == 0
+    });
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(450), "{took:?}");
+}
+
+fn join(room: &str) -> String {
+    format!(r#"["JOIN",{{"room":"{room}","name":"n"}}]"#)
+}
+
+/// Issue 12: 100,000 JOINs by one client were all accepted. Past
+/// `max_rooms_per_connection` a JOIN gets a TOO_MANY_ROOMS error; joining
+/// a room it is in, or after a LEAVE, still works. The same for Socket.IO.
+#[test]
+fn rooms_per_connection_are_bounded() {
+    let cfg = ServerConfig {
+        max_rooms_per_connection: 5,
+        ..ServerConfig::default()
+    };
+    let mut h = Harness::new(cfg);
+    let mut r = h.connect("/layout", None);
+    let id = h.conn_id(0);
+    let mut b = Vec::new();
+    for i in 0..8 {
+        text(&mut b, &join(&format!("r{i}")));
+    }
+    text(&mut b, &join("r0"));
+    text(&mut b, r#"["LEAVE",{"room":"r1"}]"#);
+    text(&mut b, &join("r7"));
+    text(&mut b, &join("r8"));
+    h.send(&mut r, &b);
+    let got = receive(&mut h, &mut r, 4);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().all(
+        |g| matches!(g, Got::Text(t) if t.starts_with(r#"["ERROR",{"code":"TOO_MANY_ROOMS""#))
+    ));
+    let mut rooms = h.server.rooms_of(id);
+    rooms.sort();
+    let want: Vec<String> = ["r0", "r2", "r3", "r4", "r7"]
+        .iter()
+        .map(|r| format!("layout\u{1}{r}"))
+        .collect();
+    assert_eq!(rooms, want);
+
+    let mut s = h.connect("/socket.io/?EIO=4&transport=websocket", None);
+    receive(&mut h, &mut s, 1);
+    let sid = h.conn_id(1);
+    let mut b = Vec::new();
+    text(&mut b, "40/layout,");
+    for i in 0..6 {
+        text(&mut b, &format!("42/layout,{}", join(&format!("s{i}"))));
+    }
+    h.send(&mut s, &b);
+    let got = receive(&mut h, &mut s, 2);
+    assert!(
+        matches!(&got[1], Got::Text(t) if t.starts_with(r#"42/layout,["ERROR",{"code":"TOO_MANY_ROOMS""#)),
+        "{got:?}"
+    );
+    assert_eq!(h.server.rooms_of(sid).len(), 5);
+}
+
+/// Issue 12: a flood of invalid commands got one ERROR frame each. Now a
+/// connection gets `ERRORS_PER_WINDOW` error replies per window; the rest
+/// are dropped and counted, valid commands are still answered, and the
+/// next window has its share again.
+#[test]
+fn error_replies_are_rate_limited() {
+    let mut h = Harness::new(ServerConfig::default());
+    let mut r = h.connect("/layout", None);
+    let mut b = Vec::new();
+    for _ in 0..5000 {
+        text(&mut b, "x");
+    }
+    encode_masked_frame(&mut b, OP_BINARY, b"bin", false, KEY);
+    text(&mut b, r#"["CLIENTS",{"room":"a"}]"#);
+    let t0 = Instant::now();
+    h.send(&mut r, &b);
+    let mut got = Vec::new();
+    h.pump_until("the CLIENTS answer", |_| {
+        got.extend(r.messages());
+        got.iter()
+            .any(|g| matches!(g, Got::Text(t) if t.starts_with(r#"["CLIENTS""#)))
+    });
+    for _ in 0..10 {
+        h.poll();
+        got.extend(r.messages());
+    }
+    let errors = got.len() as u64 - 1;
+    let dropped = h.server.stats().errors_dropped;
+    assert_eq!(errors + dropped, 5001);
+    // (a slow machine may begin a second window)
+    let windows = 1 + (t0.elapsed().as_millis() / ERROR_WINDOW.as_millis()) as u64;
+    assert!(
+        errors >= u64::from(ERRORS_PER_WINDOW) && errors <= windows * u64::from(ERRORS_PER_WINDOW),
+        "{errors} error replies"
+    );
+    // The next window answers again.
+    std::thread::sleep(ERROR_WINDOW);
+    let mut b = Vec::new();
+    text(&mut b, "y");
+    h.send(&mut r, &b);
+    let got = receive(&mut h, &mut r, 1);
+    assert!(
+        matches!(&got[0], Got::Text(t) if t.contains("INVALID_JSON")),
+        "{got:?}"
+    );
 }
