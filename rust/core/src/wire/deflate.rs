@@ -949,6 +949,10 @@ impl Inflater {
                 pos += used;
                 match result {
                     Err(e) => return Err(InflateError::Corrupt(e.to_string())),
+                    // The last byte of a stream may be the one past the limit.
+                    Ok(Status::StreamEnd) if out.len() > max_out => {
+                        return Err(InflateError::TooBig)
+                    }
                     Ok(Status::StreamEnd) => return Ok(true),
                     Ok(Status::Ok | Status::BufError) => {}
                 }
@@ -1609,6 +1613,35 @@ mod tests {
             limit
         );
         assert!(!inf.is_allocated());
+    }
+
+    /// A raw DEFLATE stream with its final block (BFINAL): the inflater sees
+    /// StreamEnd together with the last bytes.
+    fn final_block(msg: &[u8]) -> Vec<u8> {
+        let mut c = Compress::new(Compression::fast(), false);
+        let mut out = Vec::with_capacity(msg.len() + 64);
+        c.compress_vec(msg, &mut out, FlushCompress::Finish)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn limit_holds_when_the_stream_ends_on_the_byte_past_it() {
+        // Found by fuzzing: StreamEnd was returned before the limit check, so a
+        // final block one byte over max_message was accepted.
+        let msg = vec![b'z'; 1001];
+        let c = final_block(&msg);
+        let mut out = Vec::new();
+        assert_eq!(
+            Inflater::new(15, true).decompress(&c, 1000, &mut out),
+            Err(InflateError::TooBig)
+        );
+        assert!(out.is_empty());
+        let mut out = Vec::new();
+        Inflater::new(15, true)
+            .decompress(&c, 1001, &mut out)
+            .unwrap();
+        assert_eq!(out, msg);
     }
 
     #[test]
