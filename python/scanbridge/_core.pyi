@@ -113,6 +113,9 @@ class Server:
 
 def self_signed_cert(names: list[str]) -> tuple[str, str, str]: ...
 def load_pem_files(certfile: str, keyfile: str) -> tuple[bytes, bytes]: ...
+def close_code_problem(code: int) -> str | None:
+    """None when ``code`` may be sent in a close frame, else why not (one line)."""
+
 def origin_allowed(origin: str | None, patterns: list[str]) -> bool:
     """The WebSocket upgrade's Origin rule (rust/py/src/rules.rs), for HTTP routes."""
 

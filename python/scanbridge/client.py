@@ -120,8 +120,9 @@ class ConnectionClosed(SessionClosed):
 
 
 def _check_close(code: int, reason: str) -> None:
-    if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
-        raise ValueError(f"close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)")
+    problem = _core.close_code_problem(code)
+    if problem is not None:
+        raise ValueError(problem)
     if len(reason.encode()) > 123:
         raise ValueError("close reason is longer than 123 bytes")
 

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from . import _core
 from .errors import QueueFull
 
 if TYPE_CHECKING:
@@ -161,15 +162,9 @@ class Session:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; on_close follows when it completes."""
-        if not (
-            code in (1000, 1001)
-            or 1002 <= code <= 1003
-            or 1007 <= code <= 1014
-            or 3000 <= code <= 4999
-        ):
-            raise ValueError(
-                f"close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"
-            )
+        problem = _core.close_code_problem(code)
+        if problem is not None:
+            raise ValueError(problem)
         if len(reason.encode()) > 123:
             raise ValueError("close reason is longer than 123 bytes")
         self._failed = True

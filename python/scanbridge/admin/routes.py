@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from .. import _core
 from ..errors import QueueFull
 from ..http import HTTPError, Request, Response
 from ..routes import static_text
@@ -37,12 +38,6 @@ if TYPE_CHECKING:
 PAGE_SIZE = 50
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def _close_code_ok(code: int) -> bool:
-    return (
-        code in (1000, 1001) or 1002 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
-    )
 
 
 class Admin:
@@ -189,10 +184,9 @@ class Admin:
             code = int(q.get("code") or 1000)
         except ValueError:
             raise HTTPError(400, f"code={q['code']!r} is not an integer") from None
-        if not _close_code_ok(code):
-            raise HTTPError(
-                400, f"code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"
-            )
+        problem = _core.close_code_problem(code)
+        if problem is not None:
+            raise HTTPError(400, problem)
         reason = q.get("reason", "")
         if len(reason.encode()) > 123:
             raise HTTPError(400, "reason is longer than 123 bytes")

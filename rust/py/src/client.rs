@@ -205,7 +205,7 @@ impl ClientCodec {
             None => return Err(PyValueError::new_err("a close reason needs a code")),
             Some(c) if !is_valid_wire_code(c) => {
                 return Err(PyValueError::new_err(format!(
-                    "close code {c} cannot be sent (use 1000-1003, 1007-1014 or 3000-4999)"
+                    "close code {c} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"
                 )))
             }
             Some(c) => close_payload(c, reason, &mut payload),

@@ -1,7 +1,18 @@
 //! Connection rules that Python's HTTP routes share with the WebSocket
 //! upgrade, so that both sides answer the same request the same way.
 use pyo3::prelude::*;
+use scanbridge_core::wire::close;
 use scanbridge_core::wire::handshake::Request;
+
+/// The close-code rule (RFC 6455 7.4, `wire::close::is_valid_wire_code`):
+/// `None` when `code` may be sent in a close frame, else the one-line reason
+/// (the same text for the client, sessions and the admin API).
+#[pyfunction]
+fn close_code_problem(code: i64) -> Option<String> {
+    let ok = u16::try_from(code).is_ok_and(close::is_valid_wire_code);
+    (!ok)
+        .then(|| format!("close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"))
+}
 
 /// The WebSocket upgrade's origin policy (`io::conn` with
 /// `Request::origin_allowed`): a request without Origin passes, no patterns
@@ -29,5 +40,6 @@ fn origin_allowed(origin: Option<String>, patterns: Vec<String>) -> bool {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(origin_allowed, m)?)?;
+    m.add_function(wrap_pyfunction!(close_code_problem, m)?)?;
     Ok(())
 }
