@@ -29,6 +29,7 @@ __all__ = [
     "CredentialError",
     "bearer_token",
     "hash_password",
+    "request_token",
     "unauthorized",
     "verify_password",
 ]
@@ -130,6 +131,23 @@ def _credentials(request: Any, scheme: str) -> tuple[str | None, str | None]:
     if not cred:
         return None, f"Authorization header has no {scheme} credentials"
     return cred, None
+
+
+def request_token(request: Any, query_param: str = "token") -> str | None:
+    """A token from ``Authorization: Bearer``, Basic auth (its password) or
+    ``?token=`` (browsers cannot set headers on a WebSocket); None when there is
+    none.  The one token extraction for the Streams socket and the scan API."""
+    token, _ = _credentials(request, "Bearer")
+    if token is not None:
+        return token
+    basic, _ = _credentials(request, "Basic")
+    if basic is not None:
+        try:
+            decoded = base64.b64decode(basic, validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[2] or None
+    return request.query.get(query_param) or None
 
 
 class CredentialError(Exception):

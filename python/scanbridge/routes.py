@@ -8,6 +8,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from . import _core
+from .auth import request_token
 from .errors import EventTooLarge, JournalError, ScanRefused
 from .http import HTTPError, Request, Response
 from .streams.messages import SERIAL_MAX, is_event_id
@@ -56,8 +57,6 @@ def check_token(app: RouteHost, request: Request) -> None:
     expected = app.config.token
     if expected is None:
         return
-    from .streams.endpoint import request_token
-
     given = request_token(request)
     if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPError(401, "a valid token is required (Authorization: Bearer, ?token= or Basic)")

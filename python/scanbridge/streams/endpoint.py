@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import hmac
 from typing import TYPE_CHECKING
 
+from ..auth import request_token
 from ..endpoint import Endpoint
 from ..http import Request, Response
 from ..session import Session
@@ -13,21 +13,6 @@ from . import messages as m
 
 if TYPE_CHECKING:
     from .service import StreamsService
-
-
-def request_token(request: Request) -> str | None:
-    """A token from `Authorization: Bearer`, `?token=` or Basic auth (its password)."""
-    auth = request.headers.get("authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    if scheme.lower() == "basic" and value.strip():
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode()
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return decoded.partition(":")[2] or None
-    return request.query.get("token") or None
 
 
 class StreamsEndpoint(Endpoint):
