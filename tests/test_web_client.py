@@ -130,6 +130,8 @@ class Browser:
         if method == "Runtime.consoleAPICalled":
             args = " ".join(str(a.get("value", a.get("description", ""))) for a in params["args"])
             self.console.append(f"console.{params.get('type')}: {args}")
+        elif method == "Page.backForwardCacheNotUsed":
+            self.console.append(f"bfcache not used: {params.get('notRestoredExplanations')}")
         elif method == "Runtime.exceptionThrown":
             d = params.get("exceptionDetails", {})
             self.console.append(
@@ -515,12 +517,22 @@ def test_demo_page_takes_no_scans_from_apps(
     # An app that connects now still gets them: the page only watched.
     with connect(server.url + "/") as app:
         assert [e["scan_code"] for e in app.scans(2)] == ["W-1", "W-2"]
-    # The page left: its socket is closed (pagehide), not left to time out.
-    browser.goto("about:blank")
+    # The page left: its socket is closed (pagehide), not left open in the
+    # back/forward cache or to time out.
+    browser.goto(server.http_url + "/favicon.svg")
     deadline = time.monotonic() + 5
     while (open_ := _websockets_open(server)) != 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert open_ == 0, "the demo page's socket is still open after it left"
+    # Back: restored from the back/forward cache (pageshow), it connects again.
+    browser.eval("history.back()")
+    opens = browser.wait_for(
+        "document.getElementById('status').textContent === 'live' && scanbridgeClient.opens",
+        what="page back and live",
+    )
+    assert opens == 2, f"not restored from the back/forward cache: {browser.console}"
+    assert _websockets_open(server) == 1
+    assert browser.eval("document.querySelectorAll('#scans td.code').length") == 2
 
 
 def _websockets_open(server: ServerProcess) -> int | None:
