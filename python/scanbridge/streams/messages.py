@@ -58,7 +58,7 @@ import base64
 import re
 import time
 import uuid
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias, get_args
 
 import msgspec
 
@@ -128,33 +128,38 @@ COMMAND_TYPES: Final = (
     "trigger_block!",
 )
 
-FEEDBACK_ACTIONS: Final = (
+# Each value set is written once, as a Literal type; the tuples are derived.
+FeedbackAction: TypeAlias = Literal[
     "FEEDBACK_POSITIVE",
     "FEEDBACK_NEGATIVE",
     "FEEDBACK_SPECIAL_YELLOW",
     "FEEDBACK_SPECIAL_PURPLE",
     "FEEDBACK_SPECIAL_CYAN",
-)
-
-DISPLAY_REFRESH_TYPES: Final = ("DEFAULT", "FULL_REFRESH", "PARTIAL_REFRESH")
-
-TRIGGER_GESTURES: Final = ("TRIGGER_SINGLE_CLICK", "TRIGGER_DOUBLE_CLICK", "TRIGGER_TRIPLE_CLICK")
-
-ERROR_SEVERITIES: Final = ("WARNING", "ERROR", "CRITICAL")
-
-DOCUMENTED_ERROR_CODES: Final = (
+]
+RefreshType: TypeAlias = Literal["DEFAULT", "FULL_REFRESH", "PARTIAL_REFRESH"]
+TriggerGesture: TypeAlias = Literal[
+    "TRIGGER_SINGLE_CLICK", "TRIGGER_DOUBLE_CLICK", "TRIGGER_TRIPLE_CLICK"
+]
+Severity: TypeAlias = Literal["WARNING", "ERROR", "CRITICAL"]
+DeviceState: TypeAlias = Literal["STATE_CONNECTED", "STATE_DISCONNECTED"]
+DocumentedErrorCode: TypeAlias = Literal[
     "ERROR_UNKNOWN",
     "ERROR_OK",
     "ERROR_INVALID_COMMAND",
     "ERROR_TIMEOUT",
     "ERROR_DEVICE_NOT_FOUND",
-)
-"""The error codes ProGlove documents (the documented field set sends only these)."""
+]
+ErrorCode: TypeAlias = DocumentedErrorCode | Literal["ERROR_REPLAY_GAP"]
 
+FEEDBACK_ACTIONS: Final = get_args(FeedbackAction)
+DISPLAY_REFRESH_TYPES: Final = get_args(RefreshType)
+TRIGGER_GESTURES: Final = get_args(TriggerGesture)
+ERROR_SEVERITIES: Final = get_args(Severity)
+DEVICE_STATES: Final = get_args(DeviceState)
+DOCUMENTED_ERROR_CODES: Final = get_args(DocumentedErrorCode)
+"""The error codes ProGlove documents (the documented field set sends only these)."""
 ERROR_CODES: Final = (*DOCUMENTED_ERROR_CODES, "ERROR_REPLAY_GAP")
 """Every error code; ``ERROR_REPLAY_GAP`` is an extension (PROTOCOLS.md 1.3)."""
-
-DEVICE_STATES: Final = ("STATE_CONNECTED", "STATE_DISCONNECTED")
 
 TIME_CREATED_MIN: Final = 1_546_300_800_000
 """ProGlove's lower bound for time_created (2019-01-01 in ms)."""
@@ -173,20 +178,6 @@ ERROR_MESSAGE_MAX: Final = 128
 
 _UUID_RE: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-FeedbackAction: TypeAlias = Literal[
-    "FEEDBACK_POSITIVE",
-    "FEEDBACK_NEGATIVE",
-    "FEEDBACK_SPECIAL_YELLOW",
-    "FEEDBACK_SPECIAL_PURPLE",
-    "FEEDBACK_SPECIAL_CYAN",
-]
-RefreshType: TypeAlias = Literal["DEFAULT", "FULL_REFRESH", "PARTIAL_REFRESH"]
-TriggerGesture: TypeAlias = Literal[
-    "TRIGGER_SINGLE_CLICK", "TRIGGER_DOUBLE_CLICK", "TRIGGER_TRIPLE_CLICK"
-]
-Severity: TypeAlias = Literal["WARNING", "ERROR", "CRITICAL"]
-DeviceState: TypeAlias = Literal["STATE_CONNECTED", "STATE_DISCONNECTED"]
-
 Serial = Annotated[str, msgspec.Meta(min_length=1, max_length=SERIAL_MAX)]
 Millis = Annotated[int, msgspec.Meta(ge=0)]
 TimeCreated = Annotated[int, msgspec.Meta(ge=TIME_CREATED_MIN, le=TIME_CREATED_MAX)]
@@ -203,13 +194,6 @@ EventId = Annotated[str, msgspec.Meta(pattern=f"^{_UUID_RE.pattern}$")]
 
 ScanCode = Annotated[str, msgspec.Meta(min_length=1, max_length=SCAN_CODE_MAX)]
 ErrorMessage = Annotated[str, msgspec.Meta(min_length=1, max_length=ERROR_MESSAGE_MAX)]
-DocumentedErrorCode: TypeAlias = Literal[
-    "ERROR_UNKNOWN",
-    "ERROR_OK",
-    "ERROR_INVALID_COMMAND",
-    "ERROR_TIMEOUT",
-    "ERROR_DEVICE_NOT_FOUND",
-]
 
 
 class _EventBase(
@@ -289,14 +273,7 @@ class ButtonPressedEventExt(ButtonPressedEvent, tag="button_pressed"):
 
 
 class ErrorEventExt(ErrorEvent, tag="errors"):
-    error_code: Literal[  # type: ignore[assignment]
-        "ERROR_UNKNOWN",
-        "ERROR_OK",
-        "ERROR_INVALID_COMMAND",
-        "ERROR_TIMEOUT",
-        "ERROR_DEVICE_NOT_FOUND",
-        "ERROR_REPLAY_GAP",
-    ]
+    error_code: ErrorCode  # type: ignore[assignment]
 
 
 class GatewayStateEventExt(GatewayStateEvent, tag="gateway_state"):
