@@ -352,10 +352,16 @@ def test_module_resumes_across_reload_and_server_restart(browser: Browser, tmp_p
 def test_module_commands_resolve_by_ack_and_reject_by_error(
     browser: Browser, tmp_path: Path
 ) -> None:
-    s = start("--port", "0", "--journal", ":memory:", "--scanner", "demo:interval=3600")
+    s = start(
+        "--port", "0", "--journal", ":memory:", "--scanner", "demo:interval=3600", "--token", "T0k"
+    )  # fmt: skip
     try:
-        browser.goto(s.http_url + "/examples/form", "window.scanbridgeClient?.state === 'open'")
+        # The page passes its ?token= on (connect's token option).
+        browser.goto(
+            s.http_url + "/examples/form?token=T0k", "window.scanbridgeClient?.state === 'open'"
+        )
         c = "window.scanbridgeClient"
+        assert "token=T0k" in browser.eval(f"{c}.url")
         ack = browser.eval(f"{c}.feedback({json.dumps(DEMO)}, 'cyan')")
         assert ack["event_type"] == "command_ack", ack
         gw = browser.eval(f"{c}.gatewayState()")
