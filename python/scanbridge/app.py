@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import inspect
 import json
 import logging
-import re
 import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -23,6 +20,7 @@ from .config import Config, ConfigError
 from .core_handle import CoreHandle
 from .endpoint import Endpoint
 from .http import HTTPError, Request, Response, Router
+from .listeners import ListenerInfo, Listeners
 from .scan import Scan
 from .session import Headers, Session, SessionClosed
 
@@ -32,57 +30,6 @@ E = TypeVar("E", bound=type[Endpoint] | Endpoint)
 H = TypeVar("H", bound=Callable[..., Any])
 
 TICK_SECONDS = 0.5
-
-
-@dataclass(slots=True)
-class ListenerInfo:
-    """A listening port as the admin API shows it."""
-
-    alias: str
-    host: str
-    port: int
-    tls: bool
-    enabled: bool
-
-
-_OS_ERROR_RE = re.compile(r"\s*\(os error (\d+)\)$")
-
-
-def listen_error(
-    exc: Exception, host: str, port: int, *, host_key: str = "host", port_key: str = "port"
-) -> ConfigError:
-    """The one-line :class:`ConfigError` for a listener that cannot be opened
-    (the core's ``OSError``/``ValueError``, or a Python ``OSError``)."""
-    if isinstance(exc, ValueError):  # not an IP address
-        return ConfigError(
-            "is not an IP address: listen on one of this host's addresses "
-            "(127.0.0.1, ::1, 0.0.0.0 for all, or localhost)",
-            key=host_key,
-            value=host,
-        )
-    text = str(exc)
-    code = getattr(exc, "errno", None)
-    m = _OS_ERROR_RE.search(text)
-    if m:
-        code = int(m.group(1))
-        text = text[: m.start()]
-    reason = getattr(exc, "strerror", None) or text.rsplit(": ", 1)[-1]
-    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if code == errno.EADDRINUSE:
-        return ConfigError(
-            f"is in use: cannot listen on {where}: {reason}; stop what listens there "
-            "or choose another port (0 picks a free one)",
-            key=port_key,
-            value=port,
-        )
-    if code == errno.EADDRNOTAVAIL:
-        return ConfigError(
-            f"is not an address of this host: cannot listen on {where}: {reason}; "
-            "use one of its addresses (127.0.0.1, ::1, or 0.0.0.0 for all)",
-            key=host_key,
-            value=host,
-        )
-    return ConfigError(f"cannot listen on {where}: {reason}", key=port_key, value=port)
 
 
 class App:
@@ -109,11 +56,9 @@ class App:
         self._started: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
-        self.host: str = config.host
-        self.port: int = config.port
+        #: The listening ports (main, [[ports]], admin).
+        self.ports = Listeners(config.host, config.port)
         self.tls_fingerprint: str | None = None
-        self._pems: tuple[bytes, bytes] | None = None
-        self.listeners: dict[int, ListenerInfo] = {}
         #: SO_REUSEPORT on the main listener (set by --workers).
         self.reuse_port = False
         self._room_hooks: list[Callable[..., Any]] = []
@@ -277,100 +222,39 @@ class App:
         """Apply a validated change at run time (configuration barcodes)."""
         old_port = self.config.port
         if "port" in changes and new.port != old_port and self._core is not None:
-            if not self._rebind(new.port):
+            if not self.ports.rebind(self._core, new.port):
                 new = msgspec.structs.replace(new, port=old_port)
         self.config = new  # the Streams service reads it through its config getter
         if "log_level" in changes:
             logging.getLogger().setLevel(new.log_level.upper())
 
-    def _listen_port(self, core: _core.Server, index: int, pc: Any) -> None:
-        """Open one ``[[ports]]`` listener (closed again at once when not enabled)."""
-        kw: dict[str, Any] = {}
-        if pc.ssl_certfile and pc.ssl_keyfile:
-            try:
-                kw["cert_pem"], kw["key_pem"] = _core.load_pem_files(
-                    pc.ssl_certfile, pc.ssl_keyfile
-                )
-            except (OSError, ValueError) as e:
-                raise ConfigError(
-                    f"cannot be used: {e}",
-                    key=f"ports[{index}].ssl_certfile",
-                    value=pc.ssl_certfile,
-                ) from None
-        elif pc.https:
-            cert, key, fp = _core.self_signed_cert(
-                sorted({"localhost", "127.0.0.1", "::1", pc.host})
-            )
-            kw["cert_pem"], kw["key_pem"] = cert.encode(), key.encode()
-            log.warning("port %s: self-signed certificate, SHA-256 fingerprint %s", pc.alias, fp)
-        if pc.access == "deny":
-            kw["allow"] = list(pc.allow)
-        elif pc.deny:
-            kw["deny"] = list(pc.deny)
-        if pc.idle_timeout:
-            kw["idle_timeout"] = pc.idle_timeout
-        try:
-            lid, host, port = core.listen(pc.host, pc.port, **kw)
-        except (OSError, ValueError) as e:
-            prefix = "admin." if index < 0 else f"ports[{index}]."
-            raise listen_error(
-                e, pc.host, pc.port, host_key=prefix + "host", port_key=prefix + "port"
-            ) from None
-        if not pc.enabled:
-            core.set_listener_enabled(lid, False)
-        self.listeners[lid] = ListenerInfo(pc.alias, host, port, "cert_pem" in kw, pc.enabled)
-        log.info(
-            "port %s listening on %s:%d%s",
-            pc.alias,
-            host,
-            port,
-            "" if pc.enabled else " (disabled)",
-        )
+    # ---- listeners (scanbridge.listeners) ---------------------------------
+
+    @property
+    def listeners(self) -> dict[int, ListenerInfo]:
+        return self.ports.info
+
+    @property
+    def host(self) -> str:
+        return self.ports.host
+
+    @property
+    def port(self) -> int:
+        return self.ports.port
 
     def listener_id(self, alias: str) -> int | None:
         """The core's id of the listener with this alias."""
-        return next((lid for lid, i in self.listeners.items() if i.alias == alias), None)
+        return self.ports.id_of(alias)
 
     def port_alias(self, listener: int) -> str:
-        info = self.listeners.get(listener)
-        return info.alias if info else str(listener)
+        return self.ports.alias_of(listener)
 
     def set_port_enabled(self, alias: str, enabled: bool) -> ListenerInfo:
         """Enable or disable a listener by alias (PATCH /admin/api/ports/{alias})."""
         core = self._core
         if core is None:
             raise RuntimeError("the server is not running")
-        for lid, info in self.listeners.items():
-            if info.alias == alias:
-                core.set_listener_enabled(lid, enabled)
-                info.enabled = enabled
-                return info
-        raise KeyError(alias)
-
-    def _rebind(self, port: int) -> bool:
-        """Listen on `port` instead; open connections stay. False when it can't."""
-        core = self._core
-        assert core is not None
-        old = [lid for lid, *_ in core.listeners()]
-        kw: dict[str, Any] = {}
-        if self._pems:
-            kw = {"cert_pem": self._pems[0], "key_pem": self._pems[1]}
-        try:
-            new_lid, _, bound = core.listen(self.host, port, **kw)
-        except OSError as e:
-            log.error("cannot move to port %d: %s; staying on %d", port, e, self.port)
-            return False
-        for lid in old:
-            if (
-                self.listeners.get(lid, ListenerInfo("default", "", 0, False, True)).alias
-                == "default"
-            ):
-                core.set_listener_enabled(lid, False)
-                self.listeners.pop(lid, None)
-        self.listeners[new_lid] = ListenerInfo("default", self.host, bound, bool(self._pems), True)
-        log.warning("now listening on port %d (was %d)", bound, self.port)
-        self.port = bound
-        return True
+        return self.ports.set_enabled(core, alias, enabled)
 
     # ---- sessions -------------------------------------------------------
 
@@ -782,31 +666,25 @@ class App:
         streams_entry: Any = None
         core: _core.Server | None = None
         try:
-            pems = self._pems = self._tls_pems()
+            pems = self._tls_pems()
             if self.config.streams and self.streams is None:
                 self._start_streams()
                 streams_entry = self._endpoints[0]
                 self.streams.preflight()
             core = self._build_core()
-            kw: dict[str, Any] = {"reuse_port": self.reuse_port}
-            if pems:
-                kw.update(cert_pem=pems[0], key_pem=pems[1])
-            try:
-                lid, host, port = core.listen(self.config.host, self.config.port, **kw)
-            except (OSError, ValueError) as e:
-                raise listen_error(e, self.config.host, self.config.port) from None
-            self.listeners = {lid: ListenerInfo("default", host, port, bool(pems), True)}
+            self.ports.open_main(
+                core, self.config.host, self.config.port, pems, reuse_port=self.reuse_port
+            )
             for i, pc in enumerate(self.config.ports):
-                self._listen_port(core, i, pc)
+                self.ports.open_port(core, i, pc)
             if self.config.admin.port is not None:
                 from .config import PortConfig
 
                 admin = PortConfig(
                     alias="admin", port=self.config.admin.port, host=self.config.admin.host
                 )
-                self._listen_port(core, -1, admin)
+                self.ports.open_port(core, -1, admin)
             self._core = core
-            self.host, self.port = host, port
             self._loop.add_reader(core.fileno(), self._on_ready)
             self._tick_handle = self._loop.call_later(TICK_SECONDS, self._tick)
             if self.config.redis_url:
@@ -850,8 +728,7 @@ class App:
                     pass
             core.shutdown(1001, "server failed to start")
         self._core = None
-        self.listeners = {}
-        self.host, self.port = self.config.host, self.config.port
+        self.ports.clear(self.config.host, self.config.port)
 
     async def stop(self, timeout: float | None = None) -> None:
         """Close every session with 1001, flush, and stop listening. Callbacks

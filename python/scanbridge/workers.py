@@ -25,7 +25,7 @@ def _reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
         s.bind((host, port))
     except OSError as e:
         s.close()
-        from .app import listen_error
+        from .listeners import listen_error
 
         raise listen_error(e, host, port) from None
     return s, s.getsockname()[1]
