@@ -366,3 +366,33 @@ def test_a_watcher_takes_nothing_from_the_apps(server: tuple[ServerProcess, str]
         assert ev["scan_code"] == "WATCHED-1" and "seq" in ev
     with connect(s.url) as app:
         assert app.next_of("scan")["scan_code"] == "WATCHED-1"
+
+
+class AbsentSource(Source):
+    """A scanner that is configured but not plugged in (never reports itself)."""
+
+    kind = "absent"
+
+    async def run(self, sink: Sink) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_connect_does_not_report_an_absent_scanner_as_connected() -> None:
+    app = scanbridge.App(scanbridge.Config(port=0, journal=":memory:"))
+    app.add_source(AbsentSource(DeviceInfo("GONE-1")))
+    await app.start()
+    try:
+        async with websockets.connect(app.url + "/?acks=1") as ws:
+            c = AsyncClient(ws)
+            eid, text = command("scanner_connectivity!", connect=["GONE-1"])
+            await ws.send(text)
+            while True:
+                ev = await c.next_of("scanner_state", "command_ack", "errors")
+                assert ev["event_type"] != "scanner_state", f"absent scanner reported: {ev}"
+                if ev.get("event_reference_id") == eid:
+                    break
+            assert ev["event_type"] == "command_ack"
+            assert not app.streams.sources["GONE-1"].device.connected
+            assert c.greeting is not None and c.greeting["device_connected_list"] == []
+    finally:
+        await app.stop()
