@@ -103,7 +103,7 @@ class _Members:
         deadline = time.monotonic() + 30
         while len(conns) < n and time.monotonic() < deadline:
             events, _ = self.core.poll()
-            conns += [e[1] for e in events if e[0] == _core.EV_OPEN]
+            conns += [e.conn for e in events if isinstance(e, _core.OpenEvent)]
         assert len(conns) == n
         for c in conns:
             self.core.join(c, "room")

@@ -35,8 +35,8 @@ def open_conn(core: _core.Server, port: int) -> tuple[socket.socket, int]:
     while time.monotonic() < deadline:
         events, _ = core.poll()
         for ev in events:
-            if ev[0] == _core.EV_OPEN:
-                return s, ev[1]
+            if isinstance(ev, _core.OpenEvent):
+                return s, ev.conn
         time.sleep(0.005)
     raise AssertionError("no OpenEvent")
 

@@ -1,27 +1,329 @@
-"""Type stubs for scanbridge._core, the Rust core (see rust/py)."""
+"""Type stubs for scanbridge._core, the Rust core (see rust/py).
 
-from typing import Any
+Kept true by ``make lint`` (mypy's stubtest). Exceptions the core raises
+besides builtins are scanbridge.errors' (QueueFull, TlsConfigError,
+DeflateError, RoomError), defined there only.
+"""
+
+from typing import Any, ClassVar, Self, TypeAlias, final
+
+__all__ = [
+    "BinaryEvent",
+    "ClientCodec",
+    "CloseEvent",
+    "Event",
+    "HidPosParser",
+    "HttpEvent",
+    "KeyboardDecoder",
+    "OpenEvent",
+    "PanicEvent",
+    "RoomClientsEvent",
+    "RoomForwardEvent",
+    "RoomMembershipEvent",
+    "RoomNotifyEvent",
+    "Server",
+    "TextEvent",
+    "UpgradeEvent",
+    "__version__",
+    "apply_mask",
+    "client_accept_key",
+    "client_deflate_accept",
+    "client_deflate_offer",
+    "close_code_problem",
+    "count_messages",
+    "deflate_message",
+    "encode_frame",
+    "encode_keystrokes",
+    "inflate_message",
+    "is_valid_utf8",
+    "layouts",
+    "load_pem_files",
+    "origin_allowed",
+    "parse_frames",
+    "self_signed_cert",
+    "symbology_name",
+]
 
 __version__: str
 
-EV_OPEN: int
-EV_TEXT: int
-EV_BINARY: int
-EV_CLOSE: int
-EV_HTTP: int
-EV_UPGRADE: int
-EV_ROOM_NOTIFY: int
-EV_ROOM_FORWARD: int
-EV_ROOM_MEMBERSHIP: int
-EV_ROOM_CLIENTS: int
-#: (EV_PANIC, conn, message): a bug while handling conn; it was closed (1011).
-EV_PANIC: int
+# Events: what Server.poll(), tick() and accept() return (rust/py/src/events.rs).
+# Immutable; compared by value; `match` takes their fields by position.
 
+@final
+class TextEvent:
+    """A text message of a Python endpoint's connection. ``size`` is its length
+    in UTF-8 bytes: report it with ``Server.consumed(conn, size)`` when done."""
+
+    __match_args__ = ("conn", "data", "size")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, conn: int, data: str, size: int) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def data(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+@final
+class BinaryEvent:
+    """A binary message; ``size`` as for TextEvent."""
+
+    __match_args__ = ("conn", "data", "size")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, conn: int, data: bytes, size: int) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def size(self) -> int: ...
+
+@final
+class OpenEvent:
+    """A WebSocket of a Python endpoint is open. ``endpoint`` is add_endpoint's
+    id, ``listener`` listen's, ``peer`` (host, port)."""
+
+    __match_args__ = (
+        "conn",
+        "endpoint",
+        "listener",
+        "path",
+        "query",
+        "headers",
+        "peer",
+        "subprotocol",
+    )
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(
+        cls,
+        conn: int,
+        endpoint: int,
+        listener: int,
+        path: str,
+        query: str,
+        headers: tuple[tuple[str, str], ...],
+        peer: tuple[str, int],
+        subprotocol: str | None,
+    ) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def endpoint(self) -> int: ...
+    @property
+    def listener(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def peer(self) -> tuple[str, int]: ...
+    @property
+    def subprotocol(self) -> str | None: ...
+
+@final
+class UpgradeEvent:
+    """An upgrade for an endpoint with ``ask_upgrade``: answer with
+    ``Server.accept`` or ``Server.respond``. Fields as OpenEvent's."""
+
+    __match_args__ = (
+        "conn",
+        "endpoint",
+        "listener",
+        "path",
+        "query",
+        "headers",
+        "peer",
+        "subprotocol",
+    )
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(
+        cls,
+        conn: int,
+        endpoint: int,
+        listener: int,
+        path: str,
+        query: str,
+        headers: tuple[tuple[str, str], ...],
+        peer: tuple[str, int],
+        subprotocol: str | None,
+    ) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def endpoint(self) -> int: ...
+    @property
+    def listener(self) -> int: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def peer(self) -> tuple[str, int]: ...
+    @property
+    def subprotocol(self) -> str | None: ...
+
+@final
+class HttpEvent:
+    """A plain HTTP request: answer with ``Server.respond``."""
+
+    __match_args__ = ("conn", "listener", "method", "path", "query", "headers", "body", "peer")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(
+        cls,
+        conn: int,
+        listener: int,
+        method: str,
+        path: str,
+        query: str,
+        headers: tuple[tuple[str, str], ...],
+        body: bytes,
+        peer: tuple[str, int],
+    ) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def listener(self) -> int: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def peer(self) -> tuple[str, int]: ...
+
+@final
+class CloseEvent:
+    """The WebSocket closed (1006: without a close frame). Once per connection
+    that had an OpenEvent or UpgradeEvent."""
+
+    __match_args__ = ("conn", "code", "reason")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, conn: int, code: int, reason: str) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def code(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class PanicEvent:
+    """A bug while handling ``conn``: it was closed (1011). Log it."""
+
+    __match_args__ = ("conn", "message")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, conn: int, message: str) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class RoomNotifyEvent:
+    """A NOTIFY on a rooms endpoint with room hooks; ``message`` is JSON text."""
+
+    __match_args__ = ("conn", "namespace", "room", "sender", "message")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, conn: int, namespace: str, room: str, sender: str, message: str) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def room(self) -> str: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class RoomForwardEvent:
+    """Backplane on: a NOTIFY was published here; forward it to other processes."""
+
+    __match_args__ = ("namespace", "room", "sender", "message")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, namespace: str, room: str, sender: str, message: str) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def room(self) -> str: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class RoomMembershipEvent:
+    """Backplane on: ``name`` joined (``joined``) or left a room."""
+
+    __match_args__ = ("conn", "namespace", "room", "name", "joined")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, conn: int, namespace: str, room: str, name: str, joined: bool) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def room(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def joined(self) -> bool: ...
+
+@final
+class RoomClientsEvent:
+    """Backplane on: CLIENTS of a room, to be answered across processes."""
+
+    __match_args__ = ("conn", "namespace", "room")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, conn: int, namespace: str, room: str) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def conn(self) -> int: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def room(self) -> str: ...
+
+Event: TypeAlias = (
+    TextEvent
+    | BinaryEvent
+    | OpenEvent
+    | UpgradeEvent
+    | HttpEvent
+    | CloseEvent
+    | PanicEvent
+    | RoomNotifyEvent
+    | RoomForwardEvent
+    | RoomMembershipEvent
+    | RoomClientsEvent
+)
+
+@final
 class Server:
     """The core server. Call only from the event loop's thread."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         max_message_bytes: int = ...,
         max_queue_bytes: int = ...,
@@ -36,10 +338,10 @@ class Server:
         max_pending_bytes: int | None = None,
         max_pending_messages: int = 256,
         max_rooms_per_connection: int = 1000,
-    ) -> None:
+    ) -> Self:
         """``max_pending_bytes`` (None: max(4 MiB, max_message_bytes)) and
         ``max_pending_messages`` bound what one connection may have handed to
-        Python (TEXT/BINARY events) and not yet reported with ``consumed``;
+        Python (TextEvent/BinaryEvent) and not yet reported with ``consumed``;
         past either the core stops reading that socket until Python has
         consumed half of it. A JOIN past ``max_rooms_per_connection`` rooms
         gets a ``TOO_MANY_ROOMS`` error."""
@@ -53,7 +355,7 @@ class Server:
         allowed_origins: list[str] | None = None,
         idle_timeout: float | None = None,
         ping_interval: float | None = None,
-        namespace: str = "",
+        namespace: str = ...,
         room_hook: bool = False,
     ) -> int: ...
     def listen(
@@ -71,13 +373,16 @@ class Server:
     def set_listener_enabled(self, listener: int, enabled: bool) -> None: ...
     def listeners(self) -> list[tuple[int, str, int, bool, bool]]: ...
     def fileno(self) -> int: ...
-    def poll(self) -> tuple[list[tuple[Any, ...]], bool]:
-        """Events: (EV_TEXT, conn, str, nbytes), (EV_BINARY, conn, bytes, nbytes), ..."""
+    def poll(self) -> tuple[list[Event], bool]:
+        """Do all ready work: (events, more); ``more``: call again soon."""
     def consumed(self, conn: int, nbytes: int, messages: int = 1) -> None:
-        """Python is done with `messages` TEXT/BINARY events of `conn` (`nbytes`: their
-        last items summed). Every such event must be reported, or the connection stalls."""
+        """Python is done with ``messages`` TextEvent/BinaryEvent of ``conn`` (``nbytes``:
+        their ``size``s summed). Every such event must be reported, or the connection
+        stalls."""
     def flush(self) -> None: ...
-    def send(self, conn: int, data: str | bytes) -> bool: ...
+    def send(self, conn: int, data: str | bytes) -> bool:
+        """False when ``conn`` is not open; raises scanbridge.errors.QueueFull when
+        its queue overflowed (the core closes it with 1008)."""
     def join(self, conn: int, room: str) -> bool: ...
     def leave(self, conn: int, room: str) -> bool: ...
     def publish(
@@ -95,11 +400,11 @@ class Server:
     def close(self, conn: int, code: int = 1000, reason: str = "") -> bool: ...
     def accept(
         self, conn: int, headers: list[tuple[str, str]] = ...
-    ) -> tuple[bool, list[tuple[Any, ...]]]: ...
+    ) -> tuple[bool, list[Event]]: ...
     def respond(
         self, conn: int, status: int, headers: list[tuple[str, str]], body: bytes
     ) -> bool: ...
-    def tick(self) -> list[tuple[Any, ...]]: ...
+    def tick(self) -> list[Event]: ...
     def shutdown(self, code: int = 1001, reason: str = "server shutting down") -> None: ...
     def endpoint_paths(self) -> list[str]: ...
     def connection_count(self) -> int: ...
@@ -133,21 +438,22 @@ def inflate_message(data: bytes, window_bits: int = 15, max_size: int = ...) -> 
 
 # Barcode scanners (rust/core/src/hid): keyboard-wedge key events and HID POS.
 
+@final
 class KeyboardDecoder:
     """`input_event` records of a keyboard-wedge scanner to codes.
 
     Codes come out as (text, raw, first_ts, last_ts, human); times are
-    seconds on the events' clock.
+    seconds on the events' clock. ``terminators`` None: "enter" and "kp_enter".
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         layout: str = "us",
-        terminators: list[str] | tuple[str, ...] | None = ("enter", "kp_enter"),
+        terminators: list[str] | tuple[str, ...] | None = None,
         inter_key_timeout: float = 0.05,
         min_length: int = 1,
         max_avg_gap: float | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     def feed(self, data: bytes) -> list[tuple[str, bytes, float, float, bool]]: ...
     def flush_idle(self, now: float) -> list[tuple[str, bytes, float, float, bool]]: ...
     def flush(self) -> list[tuple[str, bytes, float, float, bool]]: ...
@@ -162,15 +468,16 @@ def encode_keystrokes(
     layout: str = "us",
     start: float = 0.0,
     gap: float = 0.002,
-    terminator: str | None = "enter",
+    terminator: str | None = ...,
 ) -> bytes: ...
 def layouts() -> list[str]: ...
 def symbology_name(aim: str, data: bytes | None = None) -> str | None: ...
 
+@final
 class HidPosParser:
     """A HID POS (usage page 0x8C) scanner's reports, from its report descriptor."""
 
-    def __init__(self, descriptor: bytes) -> None: ...
+    def __new__(cls, descriptor: bytes) -> Self: ...
     def feed_report(self, report: bytes) -> tuple[str | None, bytes] | None: ...
     def beep_report(self) -> bytes | None: ...
     def error_report(self) -> bytes | None: ...
@@ -182,16 +489,18 @@ class HidPosParser:
 
 # WebSocket client codec (rust/py/src/client.rs), used by scanbridge.client.
 
+@final
 class ClientCodec:
     """One client connection's framing: masked frames out, server frames in.
 
     `deflate_response` is the server's Sec-WebSocket-Extensions value when
     the offer from `client_deflate_offer()` (same keyword arguments) was
-    answered; a response that breaks RFC 7692 raises ValueError.
+    answered; a response that breaks RFC 7692 raises
+    scanbridge.errors.DeflateError (a ValueError).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         max_message_bytes: int = 16 * 1024 * 1024,
         deflate_response: str | None = None,
         *,
@@ -199,7 +508,7 @@ class ClientCodec:
         client_no_context_takeover: bool = False,
         compression_level: int = 1,
         compress_min_size: int = 32,
-    ) -> None: ...
+    ) -> Self: ...
     def encode(self, opcode: int, payload: bytes, fin: bool = True) -> bytes: ...
     def encode_close(self, code: int | None = None, reason: str = "") -> bytes: ...
     def feed(self, data: bytes) -> list[tuple[str, Any]]: ...

@@ -92,8 +92,7 @@ fn deflate_message<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let mut d = deflate::Deflater::new(window_bits, true, level);
     let mut out = Vec::new();
-    d.compress(data, &mut out)
-        .map_err(deflate_error)?;
+    d.compress(data, &mut out).map_err(deflate_error)?;
     Ok(PyBytes::new(py, &out))
 }
 

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 mod client;
 mod codec;
 mod errors;
+mod events;
 mod hid;
 mod rules;
 mod server;

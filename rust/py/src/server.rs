@@ -7,25 +7,13 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyList, PyString};
 use scanbridge_core::io::endpoint::{Access, ListenerOptions};
 use scanbridge_core::io::{self, tls, Endpoint, Event, Kind, SendError, ServerConfig};
 use scanbridge_core::wire::deflate::DeflateConfig;
-use scanbridge_core::wire::handshake::Request;
 
 use crate::errors::{tls_error, QueueFull, RoomError};
-
-pub const EV_OPEN: u8 = 1;
-pub const EV_TEXT: u8 = 2;
-pub const EV_BINARY: u8 = 3;
-pub const EV_CLOSE: u8 = 4;
-pub const EV_HTTP: u8 = 5;
-pub const EV_UPGRADE: u8 = 6;
-pub const EV_ROOM_NOTIFY: u8 = 7;
-pub const EV_ROOM_FORWARD: u8 = 8;
-pub const EV_ROOM_MEMBERSHIP: u8 = 9;
-pub const EV_ROOM_CLIENTS: u8 = 10;
-pub const EV_PANIC: u8 = 11;
+use crate::events;
 
 #[pyclass(module = "scanbridge._core")]
 pub struct Server {
@@ -36,117 +24,13 @@ fn secs(s: f64) -> Option<Duration> {
     (s > 0.0).then(|| Duration::from_secs_f64(s))
 }
 
-fn headers_list<'py>(py: Python<'py>, req: &Request) -> PyResult<Bound<'py, PyList>> {
-    PyList::new(
-        py,
-        req.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-    )
-}
-
-/// Turn one core event into the tuple Python sees.
-fn event_tuple<'py>(py: Python<'py>, ev: Event<'_>) -> PyResult<Bound<'py, PyTuple>> {
-    Ok(match ev {
-        // The size in bytes is what Python reports to `consumed` (a str's
-        // length is not its UTF-8 length).
-        Event::Text { conn, data } => {
-            (EV_TEXT, conn, PyString::new(py, data), data.len()).into_pyobject(py)?
-        }
-        Event::Binary { conn, data } => {
-            (EV_BINARY, conn, PyBytes::new(py, data), data.len()).into_pyobject(py)?
-        }
-        Event::Panic { conn, message } => (EV_PANIC, conn, message).into_pyobject(py)?,
-        Event::Close { conn, code, reason } => (EV_CLOSE, conn, code, reason).into_pyobject(py)?,
-        Event::RoomNotify {
-            conn,
-            namespace,
-            room,
-            sender,
-            message,
-        } => (EV_ROOM_NOTIFY, conn, namespace, room, sender, message).into_pyobject(py)?,
-        Event::RoomForward {
-            namespace,
-            room,
-            sender,
-            message,
-        } => (EV_ROOM_FORWARD, namespace, room, sender, message).into_pyobject(py)?,
-        Event::RoomMembership {
-            conn,
-            namespace,
-            room,
-            name,
-            joined,
-        } => (EV_ROOM_MEMBERSHIP, conn, namespace, room, name, joined).into_pyobject(py)?,
-        Event::RoomClients {
-            conn,
-            namespace,
-            room,
-        } => (EV_ROOM_CLIENTS, conn, namespace, room).into_pyobject(py)?,
-        Event::Open {
-            conn,
-            listener,
-            endpoint,
-            peer,
-            req,
-            subprotocol,
-        }
-        | Event::Upgrade {
-            conn,
-            listener,
-            endpoint,
-            peer,
-            req,
-            subprotocol,
-        } => {
-            let kind = if matches!(ev, Event::Open { .. }) {
-                EV_OPEN
-            } else {
-                EV_UPGRADE
-            };
-            let items: Vec<PyObject> = vec![
-                kind.into_pyobject(py)?.into_any().unbind(),
-                conn.into_pyobject(py)?.into_any().unbind(),
-                endpoint.into_pyobject(py)?.into_any().unbind(),
-                listener.into_pyobject(py)?.into_any().unbind(),
-                PyString::new(py, &req.path).into_any().unbind(),
-                PyString::new(py, &req.query).into_any().unbind(),
-                headers_list(py, req)?.into_any().unbind(),
-                peer.ip().to_string().into_pyobject(py)?.into_any().unbind(),
-                peer.port().into_pyobject(py)?.into_any().unbind(),
-                subprotocol.into_pyobject(py)?.into_any().unbind(),
-            ];
-            PyTuple::new(py, items)?
-        }
-        Event::Http {
-            conn,
-            listener,
-            peer,
-            req,
-            body,
-        } => {
-            let items: Vec<PyObject> = vec![
-                EV_HTTP.into_pyobject(py)?.into_any().unbind(),
-                conn.into_pyobject(py)?.into_any().unbind(),
-                listener.into_pyobject(py)?.into_any().unbind(),
-                PyString::new(py, &req.method).into_any().unbind(),
-                PyString::new(py, &req.path).into_any().unbind(),
-                PyString::new(py, &req.query).into_any().unbind(),
-                headers_list(py, req)?.into_any().unbind(),
-                PyBytes::new(py, body).into_any().unbind(),
-                peer.ip().to_string().into_pyobject(py)?.into_any().unbind(),
-                peer.port().into_pyobject(py)?.into_any().unbind(),
-            ];
-            PyTuple::new(py, items)?
-        }
-    })
-}
-
-/// A sink that appends each event to a Python list.
+/// A sink that appends each event (an `events` class) to a Python list.
 fn collect<'py>(py: Python<'py>, list: &Bound<'py, PyList>) -> impl FnMut(Event<'_>) + 'py {
     let list = list.clone();
     move |ev| {
         // Conversion fails only when memory does: drop the event, keep serving.
-        if let Ok(t) = event_tuple(py, ev) {
-            let _ = list.append(t);
+        if let Ok(obj) = events::to_python(py, ev) {
+            let _ = list.append(obj);
         }
     }
 }
@@ -272,9 +156,7 @@ impl Server {
                 })?,
         };
         let tls = match (cert_pem, key_pem) {
-            (Some(c), Some(k)) => {
-                Some(tls::server_config_from_pem(c, k).map_err(tls_error)?)
-            }
+            (Some(c), Some(k)) => Some(tls::server_config_from_pem(c, k).map_err(tls_error)?),
             (None, None) => None,
             _ => return Err(PyValueError::new_err("cert_pem and key_pem go together")),
         };
@@ -333,8 +215,8 @@ impl Server {
         Ok((list, more))
     }
 
-    /// Python is done with `messages` TEXT/BINARY events of `conn` holding
-    /// `nbytes` bytes (each event's last item). A connection that has
+    /// Python is done with `messages` TextEvent/BinaryEvent of `conn` holding
+    /// `nbytes` bytes (their `size`s summed). A connection that has
     /// `max_pending_bytes` / `max_pending_messages` of its input waiting
     /// for Python is not read from until Python has consumed half of it.
     #[pyo3(signature = (conn, nbytes, messages=1))]
@@ -439,7 +321,7 @@ impl Server {
         self.inner.close(conn, code, reason)
     }
 
-    /// Accept an upgrade reported as an UPGRADE event; returns (accepted, events).
+    /// Accept an upgrade reported as an UpgradeEvent; returns (accepted, events).
     #[pyo3(signature = (conn, headers=Vec::new()))]
     fn accept<'py>(
         &mut self,
@@ -465,7 +347,7 @@ impl Server {
         self.inner.respond(conn, status, &headers, body)
     }
 
-    /// Timers (deadlines, idle, pings); returns events (closes).
+    /// Timers (deadlines, idle, pings); returns events (CloseEvents).
     fn tick<'py>(&mut self, py: Python<'py>) -> Bound<'py, PyList> {
         let list = PyList::empty(py);
         let mut sink = collect(py, &list);
@@ -578,17 +460,7 @@ fn load_pem_files(certfile: PathBuf, keyfile: PathBuf) -> PyResult<(Vec<u8>, Vec
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("EV_OPEN", EV_OPEN)?;
-    m.add("EV_TEXT", EV_TEXT)?;
-    m.add("EV_BINARY", EV_BINARY)?;
-    m.add("EV_CLOSE", EV_CLOSE)?;
-    m.add("EV_HTTP", EV_HTTP)?;
-    m.add("EV_UPGRADE", EV_UPGRADE)?;
-    m.add("EV_ROOM_NOTIFY", EV_ROOM_NOTIFY)?;
-    m.add("EV_ROOM_FORWARD", EV_ROOM_FORWARD)?;
-    m.add("EV_ROOM_MEMBERSHIP", EV_ROOM_MEMBERSHIP)?;
-    m.add("EV_ROOM_CLIENTS", EV_ROOM_CLIENTS)?;
-    m.add("EV_PANIC", EV_PANIC)?;
+    events::register(m)?;
     m.add_function(wrap_pyfunction!(self_signed_cert, m)?)?;
     m.add_function(wrap_pyfunction!(load_pem_files, m)?)?;
     Ok(())
