@@ -8,7 +8,7 @@
 pub mod protocol;
 pub mod rooms;
 
-pub use rooms::{RoomId, Rooms};
+pub use rooms::{RoomError, RoomId, Rooms};
 
 /// A random (v4) UUID for a lobby socket.
 pub fn new_socket_id() -> String {

@@ -1,8 +1,32 @@
 //! Room membership: room names to member connection slots and back.
 
 use std::collections::HashMap;
+use std::fmt;
 
 pub type RoomId = u32;
+
+/// Why a room operation from the host (Python, HTTP) was refused.
+#[derive(Debug)]
+pub enum RoomError {
+    /// A message to publish is not one JSON value.
+    NotJson(serde_json::Error),
+}
+
+impl fmt::Display for RoomError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoomError::NotJson(e) => write!(f, "message is not one JSON value: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RoomError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RoomError::NotJson(e) => Some(e),
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 struct Room {
@@ -170,6 +194,16 @@ impl Rooms {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn room_error_says_why() {
+        let e = serde_json::from_str::<&serde_json::value::RawValue>("{x").unwrap_err();
+        let err = RoomError::NotJson(e);
+        assert!(err
+            .to_string()
+            .starts_with("message is not one JSON value: "));
+        assert!(std::error::Error::source(&err).is_some());
+    }
 
     #[test]
     fn join_leave() {

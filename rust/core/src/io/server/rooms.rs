@@ -257,9 +257,9 @@ impl Server {
         sender: &str,
         message: &str,
         exclude: Option<ConnId>,
-    ) -> Result<(usize, usize), String> {
-        let raw: &RawValue = serde_json::from_str(message)
-            .map_err(|e| format!("message is not one JSON value: {e}"))?;
+    ) -> Result<(usize, usize), crate::hub::RoomError> {
+        let raw: &RawValue =
+            serde_json::from_str(message).map_err(crate::hub::RoomError::NotJson)?;
         let exclude = exclude.and_then(|id| self.slot_of_live(id));
         Ok(self.publish_event_raw(ns, room, sender, raw, exclude))
     }
