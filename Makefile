@@ -21,7 +21,8 @@ TEST_STAMP := $(VENV)/.scanbridge-test
 # The Python packages the tests and linters need (the runtime ones come from pyproject.toml).
 TEST_PACKAGES := 'redis>=5' \
 	'pytest>=8' 'pytest-asyncio>=0.23' 'pytest-benchmark>=4' 'pytest-timeout>=2' 'hypothesis>=6' \
-	'websockets>=13' 'aiohttp>=3.9' 'picows>=1.5' 'ruff>=0.5' 'python-socketio[asyncio_client]>=5'
+	'websockets>=13' 'aiohttp>=3.9' 'picows>=1.5' 'ruff>=0.5' 'python-socketio[asyncio_client]>=5' \
+	'mypy>=1.18'
 # maturin's pip run lists every optional dependency it skips ("Ignoring pytest: markers ...").
 QUIET_PIP := grep -v -e '^Ignoring ' -e '^Requirement already satisfied' || true
 
@@ -31,7 +32,7 @@ help:
 	@echo "make run          install what serving needs (once) and run the server (127.0.0.1:9998)"
 	@echo "make test         also install the test tools, then run every test (cargo test + pytest)"
 	@echo "make fuzz         libFuzzer on every network parser, FUZZ_SECONDS (60) each"
-	@echo "make lint         cargo fmt --check, clippy -D warnings, ruff"
+	@echo "make lint         cargo fmt --check, clippy -D warnings, ruff, stubtest (_core.pyi)"
 	@echo "make autobahn     Autobahn fuzzingclient cases against scanbridge serve --echo"
 	@echo "make bench        side-by-side comparison with picows and websockets"
 	@echo "make bench-micro  microbenchmarks (release) compared with benches/baseline"
@@ -91,11 +92,14 @@ fuzz:
 	@command -v c++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++; }
 	rust/core/fuzz/run.sh $(FUZZ_SECONDS)
 
-lint: $(PY)
+# The stub check: mypy's stubtest compares python/scanbridge/_core.pyi with the
+# built extension (every name, signature and default, both ways).
+lint: $(RUNTIME_STAMP) $(TEST_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy -p scanbridge-core -p scanbridge-py --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
+	$(PY) -m mypy.stubtest scanbridge._core
 
 fmt:
 	cargo fmt --all
