@@ -30,7 +30,7 @@ const UNKNOWN_SENDER: &str = "unknown";
 /// Error replies one connection gets per `ERROR_WINDOW`: a flood of invalid
 /// commands gets this many answers a second, the rest are dropped (and
 /// counted: `ServerStats::errors_dropped`).
-pub(crate) const ERRORS_PER_WINDOW: u32 = 16;
+pub(crate) const ERRORS_PER_WINDOW: u32 = 32;
 pub(crate) const ERROR_WINDOW: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Server {
