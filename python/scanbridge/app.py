@@ -314,8 +314,8 @@ class App:
         for what, addr, detail in self._core.accept_notices():
             if what == "failing":
                 log.error(
-                    "cannot accept connections on %s: %s; they wait until descriptors "
-                    "are free (retried every 0.5 s; raise the open files limit, ulimit -n)",
+                    "cannot accept connections on %s: %s; they wait in the backlog, "
+                    "retried every 0.5 s (too many open files: raise ulimit -n)",
                     addr,
                     detail,
                 )

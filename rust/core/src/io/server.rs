@@ -413,10 +413,23 @@ impl Server {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // The peer reset the connection before it was accepted.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+                // An error of that connection alone (it was reset before it
+                // was accepted, or its network failed): on to the next.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::NetworkDown
+                            | io::ErrorKind::NetworkUnreachable
+                            | io::ErrorKind::HostUnreachable
+                    ) =>
+                {
+                    continue
+                }
                 Err(e) => {
-                    // EMFILE, ENFILE, ENOBUFS, ENOMEM: back off.
+                    // EMFILE, ENFILE, ENOBUFS, ENOMEM (and anything else,
+                    // which could repeat for ever): back off.
                     self.accept_failed(lid, &e);
                     return;
                 }
