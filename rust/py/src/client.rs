@@ -52,7 +52,8 @@ impl MaskKeys {
 /// `ClientCodec(max_message_bytes, deflate_response)`: `deflate_response` is
 /// the server's `Sec-WebSocket-Extensions` value when the offer made with
 /// `client_deflate_offer()` (same keyword arguments) was answered; a bad
-/// response raises ValueError (the handshake must then fail).
+/// response raises scanbridge.errors.DeflateError, a ValueError (the
+/// handshake must then fail).
 #[pyclass(module = "scanbridge._core")]
 pub struct ClientCodec {
     reader: FrameReader,
@@ -289,7 +290,7 @@ fn client_deflate_offer(
 }
 
 /// Check the server's permessage-deflate response against the offer (same
-/// keyword arguments); returns the agreed parameters or raises ValueError.
+/// keyword arguments); returns the agreed parameters or raises DeflateError.
 #[pyfunction]
 #[pyo3(signature = (response, client_max_window_bits=None, client_no_context_takeover=false))]
 fn client_deflate_accept(
