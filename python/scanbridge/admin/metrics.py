@@ -248,6 +248,24 @@ def render(app: AdminHost, traffic: Traffic) -> str:
         "closed with 1008).",
         st["overflow_closes"],
     )
+    e.family(
+        "panics_total",
+        "counter",
+        "Connections closed with 1011 because handling them panicked (a bug: report it).",
+        st.get("panics", 0),
+    )
+    e.family(
+        "error_replies_dropped_total",
+        "counter",
+        "Room/lobby ERROR replies not sent: past 32 per connection per second.",
+        st.get("errors_dropped", 0),
+    )
+    e.family(
+        "accept_errors_total",
+        "counter",
+        "Failed accepts (e.g. out of file descriptors: see the log).",
+        st.get("accept_errors", 0),
+    )
     rooms = core.rooms()
     e.family("rooms", "gauge", "Rooms with at least one member.", len(rooms))
     e.family(
