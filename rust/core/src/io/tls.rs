@@ -9,10 +9,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, CryptoProvider};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
 use sha2::{Digest, Sha256};
 
 /// The ALPN protocol both sides announce.
@@ -270,98 +269,110 @@ pub fn self_signed(names: &[String]) -> Result<SelfSigned, TlsError> {
     })
 }
 
-/// A client config that trusts the certificates in `roots_pem`, or, with
-/// `insecure`, any server certificate at all (for tests and benchmarks
-/// against self-signed servers; handshake signatures are still checked, and
-/// `roots_pem` is ignored). Without roots and without `insecure` there is
-/// nothing to trust, which is an error.
-pub fn client_config(
-    roots_pem: Option<&[u8]>,
-    insecure: bool,
-) -> Result<Arc<ClientConfig>, TlsError> {
-    let provider = provider();
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(TlsError::Setup)?;
-    let mut config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
-            .with_no_client_auth()
-    } else {
-        let pem = roots_pem.ok_or(TlsError::NoTrustedRoots)?;
-        let mut roots = RootCertStore::empty();
-        for cert in certs_from_pem(pem, "trusted roots PEM")? {
-            roots.add(cert).map_err(|error| TlsError::UnusableRoot {
-                what: "trusted roots PEM".to_string(),
-                error,
-            })?;
+/// Client configs for the tests (and only the tests): trusting given roots,
+/// or any certificate at all. Not part of the production crate.
+#[cfg(test)]
+pub(crate) mod test_client {
+    use super::*;
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::{ServerName, UnixTime};
+    use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+    /// A client config that trusts the certificates in `roots_pem`, or, with
+    /// `insecure`, any server certificate at all (for tests and benchmarks
+    /// against self-signed servers; handshake signatures are still checked, and
+    /// `roots_pem` is ignored). Without roots and without `insecure` there is
+    /// nothing to trust, which is an error.
+    pub(crate) fn client_config(
+        roots_pem: Option<&[u8]>,
+        insecure: bool,
+    ) -> Result<Arc<ClientConfig>, TlsError> {
+        let provider = provider();
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Setup)?;
+        let mut config = if insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
+                .with_no_client_auth()
+        } else {
+            let pem = roots_pem.ok_or(TlsError::NoTrustedRoots)?;
+            let mut roots = RootCertStore::empty();
+            for cert in certs_from_pem(pem, "trusted roots PEM")? {
+                roots.add(cert).map_err(|error| TlsError::UnusableRoot {
+                    what: "trusted roots PEM".to_string(),
+                    error,
+                })?;
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// Accepts every server certificate, but still verifies the handshake
+    /// signatures with the provider's algorithms (so the peer must hold the key
+    /// of the certificate it sent).
+    #[derive(Debug)]
+    pub(crate) struct AcceptAnyServerCert {
+        pub(crate) provider: Arc<CryptoProvider>,
+    }
+
+    impl ServerCertVerifier for AcceptAnyServerCert {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
-    Ok(Arc::new(config))
-}
 
-/// Accepts every server certificate, but still verifies the handshake
-/// signatures with the provider's algorithms (so the peer must hold the key
-/// of the certificate it sent).
-#[derive(Debug)]
-struct AcceptAnyServerCert {
-    provider: Arc<CryptoProvider>,
-}
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
 
-impl ServerCertVerifier for AcceptAnyServerCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::test_client::{client_config, AcceptAnyServerCert};
     use super::*;
-    use rustls::{ClientConnection, ServerConnection};
+    use rustls::pki_types::ServerName;
+    use rustls::{ClientConfig, ClientConnection, ServerConnection};
     use std::io::{Read, Write};
 
     fn names() -> Vec<String> {
