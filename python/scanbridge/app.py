@@ -54,7 +54,6 @@ class App:
         #: The narrow handle to the core that subsystems get (not the App).
         self.core = CoreHandle(lambda: self._core, lambda: self._loop)
         self._stopping: asyncio.Event | None = None
-        self._started: asyncio.Event | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._tick_handle: asyncio.TimerHandle | None = None
         #: The listening ports (main, [[ports]], admin).

@@ -304,10 +304,6 @@ impl Server {
         self.inner.room_member_names(namespace, room)
     }
 
-    fn room_members(&self, room: &str) -> Vec<u64> {
-        self.inner.room_members(room)
-    }
-
     fn rooms_of(&self, conn: u64) -> Vec<String> {
         self.inner.rooms_of(conn)
     }

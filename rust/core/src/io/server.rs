@@ -781,14 +781,6 @@ impl Server {
         self.conns.get(slot).filter(|c| c.id == id).map(|_| slot)
     }
 
-    /// Member connections of a room.
-    pub fn room_members(&self, room: &str) -> Vec<ConnId> {
-        self.rooms
-            .members(room)
-            .iter()
-            .map(|&s| self.conns[s].id)
-            .collect()
-    }
 
     /// Rooms of a connection.
     pub fn rooms_of(&self, id: ConnId) -> Vec<String> {
