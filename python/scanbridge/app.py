@@ -19,6 +19,7 @@ from . import _core
 from .config import Config, ConfigError
 from .core_handle import CoreHandle
 from .endpoint import Endpoint
+from .hooks import call_hook
 from .http import HTTPError, Request, Response, Router
 from .listeners import ListenerInfo, Listeners
 from .scan import Scan
@@ -399,14 +400,7 @@ class App:
         conn, ns, room, sender, raw = ev.conn, ev.namespace, ev.room, ev.sender, ev.message
         message = json.loads(raw)
         for hook in self._room_hooks:
-            try:
-                r = hook(ns, room, sender, message)
-                if inspect.isawaitable(r):
-                    r = await r
-            except Exception:
-                log.exception("room hook %r failed", hook)
-                continue
-            if r is False:
+            if await call_hook(hook, ns, room, sender, message, log=log, what="room") is False:
                 return
         if self._core is not None:
             self._core.publish_event(ns, room, sender, raw, exclude=conn)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..hooks import call_hook
 from .store import (
     INITIAL_STATUS,
     Job,
@@ -210,12 +210,7 @@ class JobService:
 
     async def app_message_response(self, job_id: str, payload: Any, session: Session) -> None:
         for fn in list(self._response_hooks):
-            try:
-                r = fn(job_id, payload, session)
-                if inspect.isawaitable(r):
-                    await r
-            except Exception:
-                log.exception("on_app_message_response hook %r failed", fn)
+            await call_hook(fn, job_id, payload, session, log=log, what="on_app_message_response")
 
 
 def send(session: Session, text: str) -> bool:
