@@ -257,10 +257,11 @@ async def test_redis_restart_loses_only_the_outage(
     for m in ends:
         secs = float(re.search(r"down (\d+\.\d) s", m).group(1))
         assert DOWN - 1 <= secs <= DOWN + 3, m
-    # ... and the counted messages are the lost ones (each side counts what it could not
-    # publish; one in flight when Redis died may have reached Redis and still be counted).
+    # ... and the counted messages are the lost ones, give or take the few in flight
+    # when Redis died: one that reached Redis may still be counted, and one that Redis
+    # confirmed as it was killed may never reach the subscriber (not counted).
     for x, c in zip(losses, counts, strict=True):
-        assert len(x.lost) <= c <= len(x.lost) + 2, (x.line(), c)
+        assert abs(len(x.lost) - c) <= 2, (x.line(), c)
     assert len(backplane_logs(caplog, "unreachable")) == 2
 
 
