@@ -781,7 +781,6 @@ impl Server {
         self.conns.get(slot).filter(|c| c.id == id).map(|_| slot)
     }
 
-
     /// Rooms of a connection.
     pub fn rooms_of(&self, id: ConnId) -> Vec<String> {
         let slot = slot_of(id);
