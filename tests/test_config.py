@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-import scanbridge.config as config_module
+import scanbridge.config.load as config_load
 from scanbridge.config import (
     CONFIG_ENV,
     Config,
@@ -590,7 +590,8 @@ class _BigConfig(Config, kw_only=True, forbid_unknown_fields=True):
 
 @pytest.fixture
 def big_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(config_module, "Config", _BigConfig)
+    # load_config builds the Config class of the module it lives in.
+    monkeypatch.setattr(config_load, "Config", _BigConfig)
 
 
 NESTED = """
