@@ -24,6 +24,7 @@ from .http import HTTPError, Request, Response, Router
 from .listeners import ListenerInfo, Listeners
 from .scan import Scan
 from .session import Headers, Session, SessionClosed
+from .session_registry import SessionRegistry
 
 log = logging.getLogger("scanbridge")
 _TextEvent, _BinaryEvent = _core.TextEvent, _core.BinaryEvent
@@ -47,8 +48,8 @@ class App:
         self.router = Router()
         self.router.add("GET", "/healthz", self._healthz)
         self._core: _core.Server | None = None
-        self._sessions: dict[int, Session] = {}
-        self._by_id: dict[str, Session] = {}
+        #: The open sessions of Python endpoints (handed to the admin).
+        self.session_registry = SessionRegistry()
         self._ep_objects: list[Endpoint] = []
         self._ep_auth: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -261,14 +262,14 @@ class App:
 
     @property
     def sessions(self) -> list[Session]:
-        return list(self._sessions.values())
+        return self.session_registry.all()
 
     def session(self, session_id: str) -> Session | None:
-        return self._by_id.get(session_id)
+        return self.session_registry.get(session_id)
 
     async def send(self, session_id: str, data: str | bytes) -> None:
         """Send to any session by its id (webMethods pub.websocket:send)."""
-        s = self._by_id.get(session_id)
+        s = self.session_registry.get(session_id)
         if s is None:
             raise KeyError(f"no session {session_id}")
         s.send_nowait(data)
@@ -324,6 +325,7 @@ class App:
         self._tick_handle = self._loop.call_later(TICK_SECONDS, self._tick)
 
     def _dispatch(self, events: list[_core.Event]) -> None:
+        session_of = self.session_registry.by_conn  # bound once: hot path
         for ev in events:
             # Messages first, by exact type: a class pattern (match) costs
             # about 3x the attribute reads on this hot path.
@@ -332,7 +334,7 @@ class App:
                 conn, data, size = ev.conn, ev.data, ev.size  # type: ignore[union-attr]
                 # size goes back to the core (consumed) once the callback
                 # for the message finished.
-                s = self._sessions.get(conn)
+                s = session_of(conn)
                 if s is None or s._failed:
                     if s is not None:
                         s._dropped += 1
@@ -349,9 +351,8 @@ class App:
                 case _core.OpenEvent():
                     self._open(ev)
                 case _core.CloseEvent(conn, code, reason):
-                    s = self._sessions.pop(conn, None)
+                    s = self.session_registry.remove(conn)
                     if s is not None:
-                        self._by_id.pop(s.id, None)
                         s.closed = True
                         s.close_code, s.close_reason = code, reason
                         self._call(s, s.endpoint.on_close, code, reason)
@@ -453,8 +454,7 @@ class App:
             ev.peer,
             ev.subprotocol,
         )
-        self._sessions[conn] = s
-        self._by_id[s.id] = s
+        self.session_registry.add(s)
         self._call(s, ep.on_connect)
 
     def _call(self, s: Session, fn: Callable[..., Any], *args: Any, nbytes: int = -1) -> None:
@@ -762,7 +762,7 @@ class App:
             self._tick_handle.cancel()
             self._tick_handle = None
         # Sessions still open get their on_close.
-        for conn in list(self._sessions):
+        for conn in self.session_registry.conns():
             self._dispatch([_core.CloseEvent(conn, 1006, "")])
         current = asyncio.current_task()
         pending = {t for t in self._tasks if t is not current and not t.done()}

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .core_handle import CoreHandle
     from .http import Router
     from .scan import Scan
-    from .session import Session
+    from .session_registry import SessionRegistry
     from .streams.service import StreamsService
 
 __all__ = ["AdminHost", "ConfigHost", "JobsHost", "RouteHost"]
@@ -77,15 +77,13 @@ class AdminHost(Protocol):
     def listeners(self) -> Mapping[int, Any]: ...
 
     @property
-    def sessions(self) -> list[Session]: ...
+    def session_registry(self) -> SessionRegistry: ...
 
     @property
     def streams(self) -> StreamsService | None: ...
 
     @property
     def backplane(self) -> Any: ...
-
-    def session(self, session_id: str) -> Session | None: ...
 
     def port_alias(self, listener: int) -> str: ...
 

@@ -284,7 +284,7 @@ def render(app: AdminHost, traffic: Traffic) -> str:
         "python_sessions",
         "gauge",
         "Open sessions of Python endpoints (Streams included).",
-        len(app.sessions),
+        len(app.session_registry),
     )
     bp = app.backplane
     if bp is not None:

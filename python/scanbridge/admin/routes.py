@@ -43,6 +43,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Admin:
     def __init__(self, app: AdminHost) -> None:
         self.app = app
+        #: The open sessions of Python endpoints, looked up by conn and id.
+        self.registry = app.session_registry
         self.auth = AdminAuth(app)
         self.traffic = metrics.Traffic(app)
         self._id_core: Any = None
@@ -75,7 +77,7 @@ class Admin:
     def sessions(self) -> list[dict[str, Any]]:
         """Every open WebSocket connection, oldest first."""
         core = self._core()
-        by_conn: dict[int, Session] = {s.conn: s for s in self.app.sessions}
+        by_conn: dict[int, Session] = {s.conn: s for s in self.registry.all()}
         paths = metrics.endpoint_paths(self.app)
         rows: list[dict[str, Any]] = []
         for cid in core.connection_ids():
@@ -110,11 +112,11 @@ class Admin:
     def _find(self, sid: str) -> tuple[int, Session | None]:
         """(core connection id, Python session or None); 404 when there is none."""
         core = self._core()
-        s = self.app.session(sid)
+        s = self.registry.get(sid)
         if s is not None and not s.closed:
             return s.conn, s
         if len(sid) == 36:
-            by_conn = {x.conn for x in self.app.sessions}
+            by_conn = {x.conn for x in self.registry.all()}
             for cid in self._websocket_ids(core):
                 if cid not in by_conn and self.core_session_id(cid) == sid:
                     return cid, None
@@ -256,7 +258,7 @@ class Admin:
         out: dict[str, Any] = {
             "core": core_stats,
             "sessions": websockets,
-            "python_sessions": len(self.app.sessions),
+            "python_sessions": len(self.registry),
             "rooms": [{"room": r, "members": n} for r, n in sorted(core.rooms())],
         }
         svc = self.app.streams
