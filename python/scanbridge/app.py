@@ -335,15 +335,15 @@ class App:
                 # size goes back to the core (consumed) once the callback
                 # for the message finished.
                 s = session_of(conn)
-                if s is None or s._failed:
+                if s is None or s.failed:
                     if s is not None:
-                        s._dropped += 1
+                        s.dropped += 1
                     self._consumed(conn, size)
                     continue
                 ep = s.endpoint
                 fn = ep.on_text if kind is _TextEvent else ep.on_binary
-                if s._busy:
-                    s._queue.append((fn, (data,), size))
+                if s.busy:
+                    s.pending.append((fn, (data,), size))
                 else:
                     self._call(s, fn, data, nbytes=size)
                 continue
@@ -461,8 +461,8 @@ class App:
         """Run a session callback, keeping the session's callbacks in order.
         ``nbytes`` >= 0: the callback handles a message of that size, reported
         consumed to the core when it finished (or was dropped)."""
-        if s._busy:
-            s._queue.append((fn, args, nbytes))
+        if s.busy:
+            s.pending.append((fn, args, nbytes))
             return
         try:
             r = fn(s, *args)
@@ -470,7 +470,7 @@ class App:
             self._error(s, e)
             r = None
         if inspect.isawaitable(r):
-            s._busy = True
+            s.busy = True
             self._spawn(self._drain(s, r, nbytes))
         elif nbytes >= 0:
             self._consumed(s.conn, nbytes)
@@ -482,12 +482,12 @@ class App:
             self._error(s, e)
         if nbytes >= 0:
             self._consumed(s.conn, nbytes)
-        q = s._queue
+        q = s.pending
         while q:
             fn, args, nbytes = q.popleft()
-            if nbytes >= 0 and s._failed:
+            if nbytes >= 0 and s.failed:
                 # It can no longer answer: messages are dropped (counted), on_close still runs.
-                s._dropped += 1
+                s.dropped += 1
                 self._consumed(s.conn, nbytes)
                 continue
             try:
@@ -498,16 +498,16 @@ class App:
                 self._error(s, e)
             if nbytes >= 0:
                 self._consumed(s.conn, nbytes)
-        s._busy = False
+        s.busy = False
 
     def _error(self, s: Session, exc: BaseException) -> None:
         """A session callback raised. Logged once per session and cause (the
         exception's type); later ones of that cause are counted and summed up
         in one line when the session closes."""
         if isinstance(exc, SessionClosed):
-            s._failed = True
+            s.failed = True
         cause = type(exc).__qualname__
-        n = s._errors[cause] = s._errors.get(cause, 0) + 1
+        n = s.callback_errors[cause] = s.callback_errors.get(cause, 0) + 1
         if n == 1:
             log.error("callback error in %s session %s: %r", s.path, s.id, exc, exc_info=exc)
         elif type(s.endpoint).on_error is Endpoint.on_error:
@@ -521,15 +521,15 @@ class App:
 
     def _closed_summary(self, s: Session) -> None:
         """One line for what was not logged per message of a closed session."""
-        repeated = {c: n - 1 for c, n in s._errors.items() if n > 1}
-        if repeated or s._dropped:
+        repeated = {c: n - 1 for c, n in s.callback_errors.items() if n > 1}
+        if repeated or s.dropped:
             log.warning(
                 "%s session %s closed (%s): %s; %d message(s) dropped after it failed",
                 s.path,
                 s.id,
                 s.close_code,
                 ", ".join(f"{n} more {c}" for c, n in repeated.items()) or "no more errors",
-                s._dropped,
+                s.dropped,
             )
 
     async def _guard(self, aw: Any) -> None:

@@ -65,22 +65,22 @@ class Session:
 
     __slots__ = (
         "__weakref__",
-        "_busy",
         "_core",
-        "_dropped",
-        "_errors",
-        "_failed",
-        "_queue",
+        "busy",
+        "callback_errors",
         "close_code",
         "close_reason",
         "closed",
         "conn",
         "data",
+        "dropped",
         "endpoint",
+        "failed",
         "headers",
         "id",
         "listener",
         "path",
+        "pending",
         "query",
         "query_string",
         "remote",
@@ -115,29 +115,31 @@ class Session:
         self.close_reason = ""
         #: Free for the application's own per-session state.
         self.data: dict[str, Any] = {}
-        self._busy = False
+        # Dispatch state, kept by the App that runs the callbacks (not for
+        # applications): a callback is running, and what waits for it.
+        self.busy = False
         #: Callbacks waiting for the running one: (callback, args, message
         #: bytes, or -1 for callbacks that are not a message).
-        self._queue: deque[tuple[Callable[..., Any], tuple[Any, ...], int]] = deque()
+        self.pending: deque[tuple[Callable[..., Any], tuple[Any, ...], int]] = deque()
         #: No more messages go to on_text/on_binary (they are dropped and
-        #: counted in `_dropped`): a send found it closed or overflowing, or
+        #: counted in `dropped`): a send found it closed or overflowing, or
         #: the application closed it. on_close still comes.
-        self._failed = False
-        self._dropped = 0
+        self.failed = False
+        self.dropped = 0
         #: Callback errors by cause (exception type): only the first is logged.
-        self._errors: dict[str, int] = {}
+        self.callback_errors: dict[str, int] = {}
 
     def _send(self, data: str | bytes) -> None:
         if self.closed:
-            self._failed = True
+            self.failed = True
             raise SessionClosed(f"session {self.id} is closed")
         try:
             ok = self._core.send(self.conn, data)
         except QueueFull as e:
-            self._failed = True
+            self.failed = True
             raise SessionClosed(f"session {self.id}: {e}") from None
         if not ok:
-            self._failed = True
+            self.failed = True
             raise SessionClosed(f"session {self.id} is closed")
 
     async def send_text(self, text: str) -> None:
@@ -167,7 +169,7 @@ class Session:
             raise ValueError(problem)
         if len(reason.encode()) > 123:
             raise ValueError("close reason is longer than 123 bytes")
-        self._failed = True
+        self.failed = True
         self._core.close(self.conn, code, reason)
 
     def __repr__(self) -> str:

@@ -80,22 +80,22 @@ def install_rest(app: JobsHost, service: JobService) -> None:
     @app.route("POST", "/api/compute-jobs/{id}/status")
     @guarded
     async def post_status(request: Request) -> Response:
-        service._job(request.params["id"])
+        service.require(request.params["id"])
         body = _body(request)
         fields = {k: v for k, v in body.items() if k != "status"}
         if "status" not in body:
             raise JobError("status", "status is required")
-        job, delivered = service._update_status(request.params["id"], body["status"], fields)
+        job, delivered = service.apply_status(request.params["id"], body["status"], fields)
         return Response.json({**job.to_json(), "delivered": delivered})
 
     @app.route("POST", "/api/compute-jobs/{id}/runlog")
     @guarded
     async def post_runlog(request: Request) -> Response:
-        service._job(request.params["id"])
+        service.require(request.params["id"])
         body = _body(request)
         if "lines" not in body:
             raise JobError("lines", "lines is required (a list of strings)")
-        end, delivered = service._append_runlog(request.params["id"], body["lines"])
+        end, delivered = service.apply_runlog(request.params["id"], body["lines"])
         return Response.json(
             {"computeJobId": request.params["id"], "endLines": end, "delivered": delivered}
         )
@@ -103,11 +103,11 @@ def install_rest(app: JobsHost, service: JobService) -> None:
     @app.route("POST", "/api/compute-jobs/{id}/app-messages")
     @guarded
     async def post_app_message(request: Request) -> Response:
-        service._job(request.params["id"])
+        service.require(request.params["id"])
         body = _body(request)
         if "message" not in body:
             raise JobError("message", "message is required")
-        mid, delivered = service._send_app_message(request.params["id"], body["message"])
+        mid, delivered = service.apply_app_message(request.params["id"], body["message"])
         return Response.json(
             {"computeJobId": request.params["id"], "messageId": mid, "delivered": delivered}
         )

@@ -77,7 +77,8 @@ class JobService:
     def __len__(self) -> int:
         return len(self.jobs)
 
-    def _job(self, job_id: str) -> Job:
+    def require(self, job_id: str) -> Job:
+        """The job ``job_id``; UnknownJob if there is none."""
         job = self.jobs.get(job_id)
         if job is None:
             raise UnknownJob(job_id)
@@ -104,24 +105,24 @@ class JobService:
 
     async def update_status(self, job_id: str, status: str, **fields: Any) -> Job:
         """Set the status (and ``executionAttempts`` / extra fields); push JOB_STATUS_UPDATED."""
-        job, _ = self._update_status(job_id, status, fields)
+        job, _ = self.apply_status(job_id, status, fields)
         return job
 
     async def append_runlog(self, job_id: str, lines: Iterable[str] | str) -> int:
         """Append run-log lines (a str is split into lines); push RUNLOG_UPDATED.
 
         Returns the number of the last line (``endLines``)."""
-        end, _ = self._append_runlog(job_id, lines)
+        end, _ = self.apply_runlog(job_id, lines)
         return end
 
     async def send_app_message(self, job_id: str, message: Any) -> int:
         """Push APP_MESSAGE ``{"messageId", "message"}``; returns the message id (from 1)."""
-        mid, _ = self._send_app_message(job_id, message)
+        mid, _ = self.apply_app_message(job_id, message)
         return mid
 
     def remove(self, job_id: str) -> Job:
         """Forget a job (its sockets stay open)."""
-        job = self._job(job_id)
+        job = self.require(job_id)
         del self.jobs[job_id]
         for s in job.subscribers.values():
             s.data.get("jobs", set()).discard(job_id)
@@ -153,8 +154,9 @@ class JobService:
                 n += 1
         return n
 
-    def _update_status(self, job_id: str, status: Any, fields: dict[str, Any]) -> tuple[Job, int]:
-        job = self._job(job_id)
+    def apply_status(self, job_id: str, status: Any, fields: dict[str, Any]) -> tuple[Job, int]:
+        """:meth:`update_status` for the REST API: the job and how many sockets got it."""
+        job = self.require(job_id)
         status, attempts, extra = check_status_fields(status, dict(fields))
         job.status = status
         if attempts is not None:
@@ -163,8 +165,9 @@ class JobService:
         job.touch()
         return job, self._push(job, message(JOB_STATUS_UPDATED, job.status_payload(), job.id))
 
-    def _append_runlog(self, job_id: str, lines: Any) -> tuple[int, int]:
-        job = self._job(job_id)
+    def apply_runlog(self, job_id: str, lines: Any) -> tuple[int, int]:
+        """:meth:`append_runlog` for the REST API: ``endLines`` and how many sockets got it."""
+        job = self.require(job_id)
         new = check_lines(lines)
         if not new:
             return job.end_line, 0
@@ -173,8 +176,10 @@ class JobService:
         payload = {"lines": new, "endLines": job.end_line}
         return job.end_line, self._push(job, message(RUNLOG_UPDATED, payload, job.id))
 
-    def _send_app_message(self, job_id: str, msg: Any) -> tuple[int, int]:
-        job = self._job(job_id)
+    def apply_app_message(self, job_id: str, msg: Any) -> tuple[int, int]:
+        """:meth:`send_app_message` for the REST API: the message id and how many
+        sockets got it."""
+        job = self.require(job_id)
         json.dumps(msg)  # TypeError now rather than at send time
         job.app_messages.append(msg)
         job.touch()
