@@ -38,8 +38,11 @@ __all__ = [
     "is_valid_utf8",
     "layouts",
     "load_pem_files",
+    "member_field",
+    "member_field_room_key",
     "origin_allowed",
     "parse_frames",
+    "room_key",
     "self_signed_cert",
     "symbology_name",
 ]
@@ -391,6 +394,7 @@ class Server:
     def publish_event(
         self, namespace: str, room: str, sender: str, message: str, exclude: int | None = None
     ) -> tuple[int, int]: ...
+    def reply_clients(self, conn: int, namespace: str, room: str, names: list[str]) -> bool: ...
     def set_backplane(self, on: bool) -> None: ...
     def namespace_rooms(self, namespace: str) -> list[tuple[str, list[str]]]: ...
     def room_member_names(self, namespace: str, room: str) -> list[str]: ...
@@ -422,6 +426,15 @@ def close_code_problem(code: int) -> str | None:
 
 def origin_allowed(origin: str | None, patterns: list[str]) -> bool:
     """The WebSocket upgrade's Origin rule (rust/py/src/rules.rs), for HTTP routes."""
+
+def room_key(namespace: str, room: str) -> str:
+    """The key of ``room`` in ``namespace`` in the room table (shared with the backplane)."""
+
+def member_field(namespace: str, room: str, conn: int) -> str:
+    """The backplane's hash field for member ``conn`` of a room."""
+
+def member_field_room_key(field: str) -> str | None:
+    """The room key a member field belongs to; None for a field of another form."""
 
 def apply_mask(data: bytes, key: bytes | tuple[int, int, int, int]) -> bytes: ...
 def encode_frame(

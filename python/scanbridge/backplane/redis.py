@@ -7,7 +7,8 @@ members in every process on the same Redis; CLIENTS lists members everywhere.
   re-sent after a timeout, while the first one was still queued in a frozen
   Redis) is dropped by the receiver.
 - Membership: each node keeps a hash ``scanbridge:members:<node>`` of
-  ``namespace \\x01 room \\x01 conn -> name``, refreshed with an expiry, and
+  member field -> name (the field and the room key are the core's:
+  ``_core.member_field``, ``member_field_room_key``), refreshed with an expiry, and
   announces itself in the sorted set ``scanbridge:nodes`` (score = last
   heartbeat). A crashed process's members disappear when its keys expire.
 - Order: everything sent to Redis (messages and membership changes) goes
@@ -43,7 +44,7 @@ from collections import deque
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..errors import QueueFull
+from .._core import member_field, member_field_room_key, room_key
 from ..retry import Backoff
 
 if TYPE_CHECKING:
@@ -448,7 +449,7 @@ class RedisBackplane:
     # ---- membership ------------------------------------------------------
 
     def membership(self, conn: int, ns: str, room: str, name: str, joined: bool) -> None:
-        field = f"{ns}\x01{room}\x01{conn}"
+        field = member_field(ns, room, conn)
         key = members_key(self.node)
         if joined:
             self.local[field] = name
@@ -501,7 +502,7 @@ class RedisBackplane:
         if not self.up:
             self._clients_local(room, "the backplane is down")
         else:
-            want = f"{ns}\x01{room}"
+            want = room_key(ns, room)
             try:
                 async with asyncio.timeout(CLIENTS_TIMEOUT):
                     nodes = await self.redis.zrangebyscore(
@@ -514,9 +515,8 @@ class RedisBackplane:
                         for node in others:
                             pipe.hgetall(members_key(node))
                         remote = await pipe.execute()
-                # A field is ns \x01 room \x01 conn; the room may hold \x01 itself.
                 for members in remote:
-                    names.extend(v for k, v in members.items() if k.rpartition("\x01")[0] == want)
+                    names.extend(v for k, v in members.items() if member_field_room_key(k) == want)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -526,11 +526,10 @@ class RedisBackplane:
                     why = str(e) or type(e).__name__
                 self._clients_local(room, why)
                 self._failed(e)
-        self._reply(
-            conn,
-            ns,
-            json.dumps(["CLIENTS", {"room": room, "clients": names}], separators=(",", ":")),
-        )
+        # Encoded and framed by the core, as its own CLIENTS replies are
+        # (Socket.IO members get a ``42/<ns>,`` packet).
+        if core.reply_clients(conn, ns, room, names):
+            self.core.flush_soon()
 
     def _clients_local(self, room: str, why: str) -> None:
         if not self._clients_logged:
@@ -542,20 +541,3 @@ class RedisBackplane:
                 why,
                 self.url,
             )
-
-    def _reply(self, conn: int, ns: str, text: str) -> None:
-        """Send like the core's own replies: Socket.IO members get it as an event of
-        the namespace (``42/<ns>,[...]``), plain sockets as it is."""
-        core = self.core.server
-        if core is None:
-            return
-        info = core.connection_info(conn)
-        if info is None:
-            return
-        if str(info.get("path") or "").startswith("/socket.io"):
-            text = f"42/{ns},{text}"
-        try:
-            core.send(conn, text)
-        except QueueFull:
-            pass  # its queue overflowed: the core closes it (1008)
-        self.core.flush_soon()

@@ -38,8 +38,30 @@ fn origin_allowed(origin: Option<String>, patterns: Vec<String>) -> bool {
     req.origin_allowed(&patterns)
 }
 
+/// The key of `room` in `namespace` in the room table (`hub::room_key`):
+/// the backplane shares it with the core.
+#[pyfunction]
+fn room_key(namespace: &str, room: &str) -> String {
+    scanbridge_core::hub::room_key(namespace, room)
+}
+
+/// The backplane's hash field for member `conn` of a room (`hub::member_field`).
+#[pyfunction]
+fn member_field(namespace: &str, room: &str, conn: u64) -> String {
+    scanbridge_core::hub::member_field(namespace, room, conn)
+}
+
+/// The room key a member field belongs to; `None` for a field of another form.
+#[pyfunction]
+fn member_field_room_key(field: &str) -> Option<&str> {
+    scanbridge_core::hub::member_field_room_key(field)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(origin_allowed, m)?)?;
     m.add_function(wrap_pyfunction!(close_code_problem, m)?)?;
+    m.add_function(wrap_pyfunction!(room_key, m)?)?;
+    m.add_function(wrap_pyfunction!(member_field, m)?)?;
+    m.add_function(wrap_pyfunction!(member_field_room_key, m)?)?;
     Ok(())
 }

@@ -290,6 +290,19 @@ impl Server {
             .map_err(|e| RoomError::new_err(e.to_string()))
     }
 
+    /// Answer a CLIENTS request (a RoomClientsEvent) with `names`, encoded and
+    /// framed as the core's own replies are; False when the connection is gone.
+    fn reply_clients(
+        &mut self,
+        conn: u64,
+        namespace: &str,
+        room: &str,
+        names: Vec<String>,
+    ) -> bool {
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.inner.reply_clients(conn, namespace, room, &refs)
+    }
+
     /// Rooms span processes: report NOTIFYs, membership and CLIENTS as events.
     fn set_backplane(&mut self, on: bool) {
         self.inner.set_backplane(on);

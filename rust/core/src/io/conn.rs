@@ -13,6 +13,7 @@ use super::endpoint::{Endpoint, Kind, ServerConfig};
 use super::event::{ConnId, Event};
 use super::outq::{OutQueue, KEEP_OUT, MAX_IOV};
 use super::transport::Transport;
+use crate::hub::{Flavor, Input as HubInput};
 use crate::wire::close::{close_payload, CloseError, NO_STATUS, SERVER_ERROR};
 use crate::wire::deflate::{negotiate, DeflateParams, Deflater, Inflater};
 use crate::wire::frame::{encode_frame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
@@ -51,41 +52,6 @@ pub(crate) struct PendingUpgrade {
     pub accept: String,
     pub subprotocol: Option<String>,
     pub deflate: Option<(DeflateParams, String)>,
-}
-
-/// Room traffic waiting for the server (which owns the rooms) to handle it.
-pub(crate) enum RoomInput {
-    Text(String),
-    /// A binary message (room traffic is JSON text): answered with an ERROR.
-    Binary,
-    /// A lobby socket is open: make it reachable by its id.
-    Hello,
-    /// A lobby socket connected with `?lobbyId=`.
-    ConnectLobby(String),
-}
-
-/// Per-connection room state.
-#[derive(Default)]
-pub(crate) struct RoomConn {
-    /// The name of the last JOIN (`/layout`, `/bus`): the sender of NOTIFYs.
-    pub nick: Option<Box<str>>,
-    /// Lobby socket id (a UUID).
-    pub socket_id: Box<str>,
-    /// The lobby this socket is in (its room key).
-    pub lobby: Option<Box<str>>,
-    /// Socket.IO framing (a `/socket.io/` connection).
-    pub sio: Option<SioState>,
-    /// Error replies sent in the current window (`server::rooms`: at most
-    /// `ERRORS_PER_WINDOW` per `ERROR_WINDOW`), and when it began.
-    pub errors: u32,
-    pub errors_since: Option<Instant>,
-}
-
-pub(crate) struct SioState {
-    /// Engine.IO protocol version (3 or 4).
-    pub eio: u8,
-    /// Socket.IO namespaces connected.
-    pub namespaces: Vec<Box<str>>,
 }
 
 #[derive(Default, Debug, Clone, Copy)]
@@ -129,9 +95,11 @@ pub(crate) struct Conn {
     pub stats: ConnStats,
     /// The listener refuses this peer: answer its request with 403.
     pub forbidden: bool,
-    /// Room commands read but not handled yet (rooms and lobby endpoints).
-    pub inbox: Vec<RoomInput>,
-    pub room: Option<Box<RoomConn>>,
+    /// Hub traffic read but not handled yet (rooms, lobby and Socket.IO
+    /// endpoints): the server hands it to the hub after the read.
+    pub inbox: Vec<HubInput>,
+    /// Engine.IO v4: the server pings with a "2" packet, not a ping frame.
+    pub eio_pings: bool,
     /// The listener's idle timeout, if it has its own.
     pub idle_timeout: Option<std::time::Duration>,
     /// Messages handed to Python and not yet reported consumed, and their bytes.
@@ -205,7 +173,7 @@ impl Conn {
             forbidden: false,
             idle_timeout: None,
             inbox: Vec::new(),
-            room: None,
+            eio_pings: false,
             py_msgs: 0,
             py_bytes: 0,
             py_blocked: false,
@@ -383,40 +351,31 @@ impl Conn {
         self.paused = false;
         self.deadline = None;
         self.last_ping = ctx.now;
-        if matches!(self.kind, Kind::Rooms | Kind::Lobby | Kind::SocketIo) {
-            let mut rc = Box::<RoomConn>::default();
-            if self.kind == Kind::SocketIo {
-                let eio = match crate::wire::handshake::query_param(&p.req.query, "EIO").as_deref()
-                {
-                    Some("3") => 3,
-                    _ => 4,
-                };
-                rc.socket_id = crate::hub::new_socket_id().into();
-                let every = ctx.endpoints[self.endpoint as usize]
+        let flavor = match self.kind {
+            Kind::Rooms => Some(Flavor::Rooms),
+            Kind::Lobby => Some(Flavor::Lobby),
+            Kind::SocketIo => Some(Flavor::SocketIo),
+            Kind::Echo | Kind::Python => None,
+        };
+        if let Some(flavor) = flavor {
+            let ep = &ctx.endpoints[self.endpoint as usize];
+            let query = |name: &str| crate::wire::handshake::query_param(&p.req.query, name);
+            let eio = match query("EIO").as_deref() {
+                Some("3") => 3,
+                _ => 4,
+            };
+            self.eio_pings = flavor == Flavor::SocketIo && eio >= 4;
+            self.inbox.push(HubInput::Opened {
+                flavor,
+                namespace: ep.namespace.as_str().into(),
+                hook: ep.room_hook,
+                eio,
+                ping_interval_ms: ep
                     .ping_interval
                     .unwrap_or(std::time::Duration::from_secs(25))
-                    .as_millis() as u64;
-                let open = crate::io::server::sio_open_packet(eio, &rc.socket_id, every);
-                encode_frame(self.out.buf(), OP_TEXT, open.as_bytes(), false);
-                if eio == 3 {
-                    // v3 clients are connected to the default namespace at once.
-                    encode_frame(self.out.buf(), OP_TEXT, b"40", false);
-                }
-                rc.sio = Some(SioState {
-                    eio,
-                    namespaces: Vec::new(),
-                });
-                self.inbox.push(RoomInput::Hello);
-            }
-            if self.kind == Kind::Lobby {
-                rc.socket_id = crate::hub::new_socket_id().into();
-                self.inbox.push(RoomInput::Hello);
-                let lobby = crate::wire::handshake::query_param(&p.req.query, "lobbyId");
-                if let Some(id) = lobby.filter(|s| !s.is_empty()) {
-                    self.inbox.push(RoomInput::ConnectLobby(id));
-                }
-            }
-            self.room = Some(rc);
+                    .as_millis() as u64,
+                lobby: query("lobbyId"),
+            });
         }
         if self.kind == Kind::Python {
             self.reported = true;
@@ -535,7 +494,7 @@ impl Conn {
                         }
                         Kind::Python => to_python(Event::Text { conn: id, data: t }, t.len()),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
-                            inbox.push(RoomInput::Text(t.to_owned()));
+                            inbox.push(HubInput::Text(t.to_owned()));
                             true
                         }
                     }
@@ -557,7 +516,7 @@ impl Conn {
                         Kind::Python => to_python(Event::Binary { conn: id, data: b }, b.len()),
                         Kind::Rooms | Kind::Lobby | Kind::SocketIo => {
                             // (answered by the server, whose error replies are rate-limited)
-                            inbox.push(RoomInput::Binary);
+                            inbox.push(HubInput::Binary);
                             true
                         }
                     }
@@ -751,11 +710,7 @@ impl Conn {
     }
 
     pub fn ping(&mut self, ctx: &Ctx<'_>) {
-        if self
-            .room
-            .as_ref()
-            .is_some_and(|r| r.sio.as_ref().is_some_and(|s| s.eio >= 4))
-        {
+        if self.eio_pings {
             // Engine.IO v4: the server pings with a "2" packet.
             encode_frame(self.out.buf(), OP_TEXT, b"2", false);
         } else {

@@ -20,7 +20,7 @@ use super::endpoint::{Endpoint, ListenerOptions, ServerConfig};
 use super::event::{ConnId, Event};
 use super::listener::bind;
 use super::transport::Transport;
-use crate::hub::Rooms;
+use crate::hub::Hub;
 use crate::wire::frame::{OP_BINARY, OP_TEXT};
 
 /// The context a connection works in, borrowed field by field from the
@@ -38,10 +38,27 @@ macro_rules! ctx {
     };
 }
 
-mod rooms;
-mod socketio;
+/// The sockets lent to the hub (`fanout::Wire`), with the event sink.
+macro_rules! wire {
+    ($s:ident, $sink:expr) => {
+        Wire {
+            conns: &mut $s.conns,
+            dirty: &mut $s.dirty,
+            stats: &mut $s.stats,
+            frame: &mut $s.frame,
+            shared: &mut $s.shared,
+            ctx: ctx!($s),
+            sink: $sink,
+        }
+    };
+}
 
-pub(crate) use socketio::open_packet as sio_open_packet;
+mod fanout;
+
+use fanout::Wire;
+
+/// An event sink for calls that report nothing.
+fn no_events(_: Event<'_>) {}
 
 const WAKER: Token = Token(usize::MAX);
 const LISTENER_BASE: usize = 1 << 40;
@@ -150,7 +167,9 @@ pub struct Server {
     tokens: Vec<(Token, u8, bool)>,
     now: Instant,
     stats: ServerStats,
-    rooms: Rooms,
+    /// Rooms, lobbies, Socket.IO: what hub connections sent is handled
+    /// there, and it acts through `fanout::Wire`.
+    hub: Hub,
     /// The frame being fanned out (reused).
     frame: Vec<u8>,
     /// Fan-out frames, shared by the connections they go to: one writer per
@@ -159,14 +178,8 @@ pub struct Server {
     shared: [ChunkWriter; 4],
     /// Compressors shared by every no-context-takeover connection.
     deflaters: Mutex<SharedDeflaters>,
-    /// A payload being built for fan-out (reused).
-    payload: Vec<u8>,
-    /// Lobby socket ids to connection slots (RTCSIGNAL targets).
-    lobby_ids: HashMap<Box<str>, usize>,
     /// The first path of each endpoint (for admin listings).
     endpoint_paths: Vec<String>,
-    /// Rooms span processes: report NOTIFYs, membership and CLIENTS to Python.
-    backplane: bool,
     /// Panics caught (connection, message), reported by the next `reap`.
     panics: Vec<(ConnId, String)>,
     /// Work done in the current connection's turn (see `conn::TURN_WORK`).
@@ -188,6 +201,7 @@ impl Server {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let level = cfg.deflate.level;
+        let hub = Hub::new(cfg.max_rooms_per_connection);
         Ok(Self {
             poll,
             events: Events::with_capacity(1024),
@@ -206,14 +220,11 @@ impl Server {
             tokens: Vec::new(),
             now: Instant::now(),
             stats: ServerStats::default(),
-            rooms: Rooms::new(),
+            hub,
             frame: Vec::new(),
             shared: Default::default(),
             deflaters: Mutex::new(SharedDeflaters::new(level)),
-            payload: Vec::new(),
-            lobby_ids: HashMap::new(),
             endpoint_paths: Vec::new(),
-            backplane: false,
             panics: Vec::new(),
             work: AtomicUsize::new(0),
             accept_waits: false,
@@ -545,7 +556,7 @@ impl Server {
             self.dirty.push(slot);
         }
         if !inbox.is_empty() {
-            self.room_inputs(slot, inbox, sink);
+            self.hub.handle(slot, inbox, &mut wire!(self, sink));
         }
     }
 
@@ -674,14 +685,9 @@ impl Server {
             if self.conns.get(slot).map(|c| c.state == State::Dead) != Some(true) {
                 continue;
             }
-            if let Some(rc) = self.conns[slot].room.as_ref() {
-                let id = rc.socket_id.clone();
-                if self.lobby_ids.get(&id) == Some(&slot) {
-                    self.lobby_ids.remove(&id);
-                }
-                // Remaining lobby members hear LEFT (the socket is already closed).
-                self.lobby_leave(slot);
-            }
+            // Remaining lobby members hear LEFT (the socket is already
+            // closed); the host hears of the rooms it left (backplane).
+            self.hub.disconnect(slot, &mut wire!(self, sink));
             let mut conn = self.conns.remove(slot);
             if !conn.out.is_empty() {
                 // Best effort: what was queued before the end (the echo of a
@@ -695,25 +701,6 @@ impl Server {
             self.stats.bytes_out += conn.stats.bytes_out;
             self.stats.messages_in += conn.stats.msgs_in;
             self.stats.messages_out += conn.stats.msgs_out;
-            let left = self.rooms.leave_all(slot);
-            if self.backplane && conn.kind == crate::io::endpoint::Kind::Rooms {
-                let name = conn
-                    .room
-                    .as_ref()
-                    .and_then(|r| r.nick.as_deref())
-                    .unwrap_or("");
-                for key in &left {
-                    if let Some((ns, room)) = key.split_once('\u{1}') {
-                        sink(Event::RoomMembership {
-                            conn: conn.id,
-                            namespace: ns,
-                            room,
-                            name,
-                            joined: false,
-                        });
-                    }
-                }
-            }
             if conn.panicked {
                 conn.report_close(crate::wire::close::SERVER_ERROR, "internal error", sink);
             } else {
@@ -748,7 +735,7 @@ impl Server {
     pub fn join(&mut self, id: ConnId, room: &str) -> bool {
         let slot = slot_of(id);
         match self.conns.get(slot) {
-            Some(c) if c.id == id && c.state == State::Open => self.rooms.join(slot, room),
+            Some(c) if c.id == id && c.state == State::Open => self.hub.join(slot, room),
             _ => false,
         }
     }
@@ -756,7 +743,7 @@ impl Server {
     pub fn leave(&mut self, id: ConnId, room: &str) -> bool {
         let slot = slot_of(id);
         match self.conns.get(slot) {
-            Some(c) if c.id == id => self.rooms.leave(slot, room),
+            Some(c) if c.id == id => self.hub.leave(slot, room),
             _ => false,
         }
     }
@@ -773,7 +760,38 @@ impl Server {
     ) -> (usize, usize) {
         let op = if binary { OP_BINARY } else { OP_TEXT };
         let exclude = exclude.and_then(|id| self.slot_of_live(id));
-        self.fan_out(room, op, data, exclude)
+        let mut sink = no_events;
+        self.hub
+            .publish(room, op, data, exclude, &mut wire!(self, &mut sink))
+    }
+
+    /// Publish `["EVENT", {sender, room, message}]` from Python or HTTP to a
+    /// room of a namespace; `message` must be one JSON value.
+    pub fn publish_event(
+        &mut self,
+        ns: &str,
+        room: &str,
+        sender: &str,
+        message: &str,
+        exclude: Option<ConnId>,
+    ) -> Result<(usize, usize), crate::hub::RoomError> {
+        let exclude = exclude.and_then(|id| self.slot_of_live(id));
+        let mut sink = no_events;
+        let mut out = wire!(self, &mut sink);
+        self.hub
+            .publish_event(ns, room, sender, message, exclude, &mut out)
+    }
+
+    /// Answer a CLIENTS request Python resolved (backplane on) with `names`;
+    /// false when the connection is gone.
+    pub fn reply_clients(&mut self, id: ConnId, ns: &str, room: &str, names: &[&str]) -> bool {
+        let Some(slot) = self.slot_of_live(id) else {
+            return false;
+        };
+        let mut sink = no_events;
+        self.hub
+            .reply_clients(slot, ns, room, names, &mut wire!(self, &mut sink));
+        true
     }
 
     fn slot_of_live(&self, id: ConnId) -> Option<usize> {
@@ -783,60 +801,31 @@ impl Server {
 
     /// Rooms of a connection.
     pub fn rooms_of(&self, id: ConnId) -> Vec<String> {
-        let slot = slot_of(id);
-        match self.conns.get(slot) {
-            Some(c) if c.id == id => self
-                .rooms
-                .rooms_of(slot)
-                .into_iter()
-                .map(String::from)
-                .collect(),
-            _ => Vec::new(),
+        match self.slot_of_live(id) {
+            Some(slot) => self.hub.rooms_of(slot),
+            None => Vec::new(),
         }
     }
 
     /// Rooms of a namespace with their member names.
     pub fn namespace_rooms(&self, ns: &str) -> Vec<(String, Vec<String>)> {
-        let prefix = crate::hub::room_key(ns, "");
-        self.rooms
-            .list()
-            .into_iter()
-            .filter_map(|(key, _)| key.strip_prefix(&prefix).map(|room| (key, room)))
-            .map(|(key, room)| {
-                (
-                    room.to_string(),
-                    self.rooms
-                        .member_names(key)
-                        .into_iter()
-                        .map(String::from)
-                        .collect(),
-                )
-            })
-            .collect()
+        self.hub.namespace_rooms(ns)
     }
 
     /// Rooms span processes (a backplane): NOTIFYs, membership changes and
     /// CLIENTS requests are reported to Python.
     pub fn set_backplane(&mut self, on: bool) {
-        self.backplane = on;
+        self.hub.set_backplane(on);
     }
 
     /// Member names of a room of a namespace.
     pub fn room_member_names(&self, ns: &str, room: &str) -> Vec<String> {
-        self.rooms
-            .member_names(&crate::hub::room_key(ns, room))
-            .into_iter()
-            .map(String::from)
-            .collect()
+        self.hub.member_names(ns, room)
     }
 
     /// Every room with its member count.
     pub fn room_list(&self) -> Vec<(String, usize)> {
-        self.rooms
-            .list()
-            .into_iter()
-            .map(|(n, c)| (n.to_string(), c))
-            .collect()
+        self.hub.room_list()
     }
 
     /// Start the closing handshake with `code`.
@@ -886,7 +875,7 @@ impl Server {
         let inbox = std::mem::take(&mut conn.inbox);
         let slot = slot_of(id);
         if !inbox.is_empty() {
-            self.room_inputs(slot, inbox, sink);
+            self.hub.handle(slot, inbox, &mut wire!(self, sink));
         }
         self.dirty.push(slot);
         self.ready.push(slot);
@@ -995,6 +984,7 @@ impl Server {
 
     pub fn stats(&self) -> ServerStats {
         let mut s = self.stats;
+        s.errors_dropped = self.hub.errors_dropped();
         s.connections_open = self.conns.len() as u64;
         for (_, c) in self.conns.iter() {
             s.websockets_open += c.is_websocket() as u64;

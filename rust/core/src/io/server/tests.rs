@@ -6,9 +6,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::hub::{ERRORS_PER_WINDOW, ERROR_WINDOW};
 use crate::io::conn::TEST_PANIC;
 use crate::io::endpoint::Kind;
-use crate::io::server::rooms::{ERRORS_PER_WINDOW, ERROR_WINDOW};
 use crate::wire::deflate::{Deflater, Inflater};
 use crate::wire::frame::{encode_header, encode_masked_frame, OP_CLOSE};
 use crate::wire::mask::apply_mask;

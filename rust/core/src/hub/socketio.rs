@@ -2,42 +2,47 @@
 //! rooms and lobbies (PROTOCOLS.md 2.4): `42/layout,["JOIN","{...}"]` is the
 //! JOIN of /layout; pushes go out as `42/layout,["EVENT",{...}]`.
 
-use super::Server;
-use crate::io::conn::Ctx;
-use crate::io::event::Event;
-use crate::wire::frame::OP_TEXT;
+use super::outlet::Outlet;
+use super::{room_key, Hub};
 
 /// Namespaces a Socket.IO client may connect to.
 const NAMESPACES: [&str; 3] = ["layout", "bus", "lobby"];
 
+/// A Socket.IO connection's state.
+pub(super) struct SioState {
+    /// Engine.IO protocol version (3 or 4).
+    pub eio: u8,
+    /// Socket.IO namespaces connected.
+    pub namespaces: Vec<Box<str>>,
+}
+
+impl SioState {
+    pub fn new(eio: u8) -> Self {
+        SioState {
+            eio,
+            namespaces: Vec::new(),
+        }
+    }
+}
+
 /// Engine.IO's `open` packet.
-pub(crate) fn open_packet(eio: u8, sid: &str, ping_interval_ms: u64) -> String {
+pub fn open_packet(eio: u8, sid: &str, ping_interval_ms: u64) -> String {
     let timeout = if eio >= 4 { 20000 } else { 60000 };
     format!(
         "0{{\"sid\":\"{sid}\",\"upgrades\":[],\"pingInterval\":{ping_interval_ms},\"pingTimeout\":{timeout},\"maxPayload\":1000000}}"
     )
 }
 
-impl Server {
-    fn sio_send(&mut self, slot: usize, data: &[u8]) {
-        let ctx = ctx!(self);
-        if let Some(conn) = self.conns.get_mut(slot) {
-            let was_dirty = conn.dirty;
-            let _ = conn.send(OP_TEXT, data, &ctx);
-            if !was_dirty {
-                self.dirty.push(slot);
-            }
-        }
-    }
+/// `42/<namespace>,`: a Socket.IO EVENT packet inside an Engine.IO message.
+pub fn event_prefix(out: &mut Vec<u8>, ns: &str) {
+    out.extend_from_slice(b"42/");
+    out.extend_from_slice(ns.as_bytes());
+    out.push(b',');
+}
 
+impl Hub {
     /// One Engine.IO packet from a Socket.IO client.
-    pub(super) fn sio_text(
-        &mut self,
-        slot: usize,
-        hook: bool,
-        text: &str,
-        sink: &mut dyn FnMut(Event<'_>),
-    ) {
+    pub(super) fn sio_text(&mut self, slot: usize, hook: bool, text: &str, out: &mut dyn Outlet) {
         // The packet type is one character, which need not be ASCII: split
         // by chars, never at byte 1 (`4é` once panicked here).
         let mut chars = text.chars();
@@ -51,23 +56,17 @@ impl Server {
                 let mut pong = Vec::with_capacity(text.len());
                 pong.push(b'3');
                 pong.extend_from_slice(rest.as_bytes());
-                self.sio_send(slot, &pong);
+                out.send(slot, &pong);
             }
             // close
-            '1' => {
-                let ctx = ctx!(self);
-                if let Some(c) = self.conns.get_mut(slot) {
-                    c.close(1000, "", &ctx);
-                    self.dirty.push(slot);
-                }
-            }
-            '4' => self.sio_packet(slot, hook, rest, sink),
+            '1' => out.close(slot),
+            '4' => self.sio_packet(slot, hook, rest, out),
             // pong, upgrade, noop
             _ => {}
         }
     }
 
-    fn sio_packet(&mut self, slot: usize, hook: bool, p: &str, sink: &mut dyn FnMut(Event<'_>)) {
+    fn sio_packet(&mut self, slot: usize, hook: bool, p: &str, out: &mut dyn Outlet) {
         let mut chars = p.chars();
         let Some(ptype) = chars.next() else {
             return;
@@ -80,47 +79,43 @@ impl Server {
             },
             None => ("", rest),
         };
-        let Some(sio) = self.conns[slot].room.as_ref().and_then(|r| r.sio.as_ref()) else {
+        let Some(eio) = self
+            .member(slot)
+            .and_then(|m| m.sio.as_ref())
+            .map(|s| s.eio)
+        else {
             return;
         };
-        let eio = sio.eio;
-        let sid = self.conns[slot]
-            .room
-            .as_ref()
-            .map(|r| r.socket_id.clone())
-            .unwrap_or_default();
         match ptype {
             '0' => {
                 let known = ns.is_empty() || NAMESPACES.contains(&ns);
-                let mut out = Vec::new();
                 if !known {
-                    if !self.error_allowed(slot) {
+                    if !self.error_allowed(slot, out.now()) {
                         return;
                     }
-                    out.extend_from_slice(
-                        format!("44/{ns},{{\"message\":\"Invalid namespace\"}}").as_bytes(),
-                    );
-                    return self.sio_send(slot, &out);
+                    let refusal = format!("44/{ns},{{\"message\":\"Invalid namespace\"}}");
+                    return out.send(slot, refusal.as_bytes());
                 }
-                out.extend_from_slice(b"40");
+                let mut ok = Vec::from(&b"40"[..]);
                 if !ns.is_empty() {
-                    out.extend_from_slice(format!("/{ns},").as_bytes());
+                    ok.extend_from_slice(format!("/{ns},").as_bytes());
                 }
                 if eio >= 4 {
-                    out.extend_from_slice(format!("{{\"sid\":\"{sid}\"}}").as_bytes());
+                    let sid = self.socket_id(slot);
+                    ok.extend_from_slice(format!("{{\"sid\":\"{sid}\"}}").as_bytes());
                 }
-                if let Some(s) = self.conns[slot].room.as_mut().and_then(|r| r.sio.as_mut()) {
+                if let Some(s) = self.member_mut(slot).and_then(|m| m.sio.as_mut()) {
                     if !s.namespaces.iter().any(|n| &**n == ns) {
                         s.namespaces.push(ns.into());
                     }
                 }
-                self.sio_send(slot, &out);
+                out.send(slot, &ok);
             }
             '1' => {
                 if ns == "lobby" {
-                    self.lobby_leave(slot);
+                    self.lobby_leave(slot, out);
                 } else if !ns.is_empty() {
-                    let prefix = crate::hub::room_key(ns, "");
+                    let prefix = room_key(ns, "");
                     let mine: Vec<String> = self
                         .rooms
                         .rooms_of(slot)
@@ -132,7 +127,7 @@ impl Server {
                         self.rooms.leave(slot, &k);
                     }
                 }
-                if let Some(s) = self.conns[slot].room.as_mut().and_then(|r| r.sio.as_mut()) {
+                if let Some(s) = self.member_mut(slot).and_then(|m| m.sio.as_mut()) {
                     s.namespaces.retain(|n| &**n != ns);
                 }
             }
@@ -140,8 +135,8 @@ impl Server {
                 // An ack id may sit between the namespace and the array.
                 let args = rest.trim_start_matches(|c: char| c.is_ascii_digit());
                 match ns {
-                    "layout" | "bus" => self.room_text(slot, ns, hook, args, sink),
-                    "lobby" => self.lobby_text(slot, ns, args),
+                    "layout" | "bus" => self.room_text(slot, ns, hook, args, out),
+                    "lobby" => self.lobby_text(slot, ns, args, out),
                     _ => {}
                 }
             }
