@@ -12,8 +12,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import pytest
 from conftest import free_port
@@ -141,3 +142,26 @@ def running_redis() -> Iterator[RedisServer]:
         yield r
     finally:
         r.close()
+
+
+@pytest.fixture(name="redis")
+def redis_fixture() -> Iterator[RedisServer]:
+    """The ``redis`` fixture: a redis-server of the test's own (import
+    ``redis_fixture`` into a test module to have it)."""
+    with running_redis() as r:
+        yield r
+
+
+@asynccontextmanager
+async def app_pair(start: Callable[[], Awaitable[Any]], stop_timeout: float) -> AsyncIterator[Any]:
+    """Two servers ("processes") made by ``start``, as a tuple; both are stopped
+    at the end (the first also when the second fails to start)."""
+    a = await start()
+    try:
+        b = await start()
+        try:
+            yield a, b
+        finally:
+            await b.stop(timeout=stop_timeout)
+    finally:
+        await a.stop(timeout=stop_timeout)

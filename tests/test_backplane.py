@@ -15,7 +15,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ import aiohttp
 import pytest
 import websockets
 from conftest import LISTEN_RE, SCANBRIDGE, free_port
-from redis_fixture import RedisServer, running_redis
+from redis_fixture import RedisServer, app_pair
+from redis_fixture import redis_fixture as redis_fixture  # the `redis` fixture
 
 import scanbridge.backplane.redis as bp_module
 from scanbridge import App, Config
@@ -35,12 +36,6 @@ BIG_INT = 123456789012345678901234567890  # breaks if a number goes through a do
 
 
 # ---- fixtures and helpers: in-process Apps -------------------------------------------
-
-
-@pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with running_redis() as r:
-        yield r
 
 
 async def wait_for(cond: Any, timeout: float, what: str, step: float = 0.05) -> None:
@@ -65,15 +60,8 @@ async def make_app(redis_url: str) -> App:
 @pytest.fixture
 async def pair(redis: RedisServer) -> AsyncIterator[tuple[App, App]]:
     """Two Apps ("processes") on one Redis."""
-    a = await make_app(redis.url)
-    try:
-        b = await make_app(redis.url)
-        try:
-            yield a, b
-        finally:
-            await b.stop(timeout=2)
-    finally:
-        await a.stop(timeout=2)
+    async with app_pair(lambda: make_app(redis.url), stop_timeout=2) as apps:
+        yield apps
 
 
 async def connect(url: str, ns: str = "layout") -> websockets.ClientConnection:

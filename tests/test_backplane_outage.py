@@ -16,14 +16,15 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
 import websockets
-from redis_fixture import RedisServer, running_redis
+from redis_fixture import RedisServer, app_pair
+from redis_fixture import redis_fixture as redis_fixture  # the `redis` fixture
 from test_backplane import clients, connect, join, make_app, recv, wait_clients
 
 import scanbridge.backplane.redis as bp_module
@@ -39,22 +40,9 @@ DOWN = 3.0  # seconds Redis is away (killed or frozen)
 
 
 @pytest.fixture
-def redis() -> Iterator[RedisServer]:
-    with running_redis() as r:
-        yield r
-
-
-@pytest.fixture
 async def pair(redis: RedisServer) -> AsyncIterator[tuple[App, App]]:
-    a = await make_app(redis.url)
-    try:
-        b = await make_app(redis.url)
-        try:
-            yield a, b
-        finally:
-            await b.stop(timeout=3)
-    finally:
-        await a.stop(timeout=3)
+    async with app_pair(lambda: make_app(redis.url), stop_timeout=3) as apps:
+        yield apps
 
 
 @dataclass
