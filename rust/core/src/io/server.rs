@@ -54,8 +54,15 @@ macro_rules! wire {
 }
 
 mod fanout;
+mod host_calls;
+mod info;
+mod listeners;
+mod rooms_api;
 
 use fanout::Wire;
+pub use info::ConnInfo;
+use listeners::ListenerEntry;
+pub use listeners::{AcceptNotice, ACCEPT_BACKOFF};
 
 /// An event sink for calls that report nothing.
 fn no_events(_: Event<'_>) {}
@@ -67,35 +74,6 @@ const READ_BUDGET: usize = 256 * 1024;
 const SCRATCH: usize = 64 * 1024;
 /// Poll rounds (reads without writing) per `poll` call while input keeps coming.
 const POLL_ROUNDS: usize = 8;
-/// After `accept` failed for want of file descriptors (or memory), the
-/// listener is not accepted from for this long; connections wait in its
-/// backlog meanwhile. Retried by `poll` and `tick`.
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
-/// Accept notices kept for a host that does not ask for them.
-const MAX_NOTICES: usize = 16;
-
-struct ListenerEntry {
-    sock: Option<TcpListener>,
-    addr: SocketAddr,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    opts: ListenerOptions,
-    /// Accepting failed (see `ACCEPT_BACKOFF`): not before this instant.
-    retry_at: Option<Instant>,
-}
-
-/// Accepting connections failed, or works again: for the host to log (one
-/// line when it starts failing, one when it recovers; `Server::accept_notices`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AcceptNotice {
-    /// `accept` on the listener at `addr` failed with `error` (EMFILE: the
-    /// process is out of file descriptors; ENFILE: the system is); new
-    /// connections wait in the backlog and accepting is retried every
-    /// `ACCEPT_BACKOFF`.
-    Failing { addr: SocketAddr, error: String },
-    /// Accepting works again; `failed` attempts failed meanwhile.
-    Recovered { addr: SocketAddr, failed: u64 },
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendError {
     /// No such connection, or it is not (or no longer) an open WebSocket.
@@ -122,28 +100,6 @@ pub struct ServerStats {
     /// Error replies to room commands not sent: the connection had had its
     /// share of them (`ERRORS_PER_WINDOW` a second).
     pub errors_dropped: u64,
-}
-
-/// Facts about one connection, for the admin API.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub id: ConnId,
-    pub peer: SocketAddr,
-    pub listener: u32,
-    pub endpoint: Option<u32>,
-    pub websocket: bool,
-    pub tls: bool,
-    pub opened_at: std::time::SystemTime,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub messages_in: u64,
-    pub messages_out: u64,
-    pub queued: usize,
-    /// Messages (and bytes) handed to Python and not yet reported consumed.
-    pub pending_messages: u16,
-    pub pending_bytes: u32,
-    /// Not read from until Python consumes its input.
-    pub blocked: bool,
 }
 
 pub struct Server {
@@ -249,63 +205,6 @@ impl Server {
         id
     }
 
-    /// Listen on `addr` (port 0 picks one); returns the listener id and the bound address.
-    pub fn listen(
-        &mut self,
-        addr: SocketAddr,
-        tls: Option<Arc<rustls::ServerConfig>>,
-        opts: ListenerOptions,
-    ) -> io::Result<(u32, SocketAddr)> {
-        let mut sock = bind(addr, opts.reuse_port, 1024)?;
-        let local = sock.local_addr()?;
-        let entry = self.listeners.vacant_entry();
-        let id = entry.key();
-        self.poll
-            .registry()
-            .register(&mut sock, Token(LISTENER_BASE + id), Interest::READABLE)?;
-        entry.insert(ListenerEntry {
-            sock: Some(sock),
-            addr: local,
-            tls,
-            opts,
-            retry_at: None,
-        });
-        Ok((id as u32, local))
-    }
-
-    /// Stop (close the socket) or restart a listener; connections stay.
-    pub fn set_listener_enabled(&mut self, id: u32, enabled: bool) -> io::Result<()> {
-        let l = self
-            .listeners
-            .get_mut(id as usize)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such listener"))?;
-        match (enabled, l.sock.is_some()) {
-            (false, true) => {
-                let mut s = l.sock.take().unwrap();
-                self.poll.registry().deregister(&mut s)?;
-            }
-            (true, false) => {
-                let mut s = bind(l.addr, l.opts.reuse_port, 1024)?;
-                self.poll.registry().register(
-                    &mut s,
-                    Token(LISTENER_BASE + id as usize),
-                    Interest::READABLE,
-                )?;
-                l.sock = Some(s);
-                l.retry_at = None;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    pub fn listener_addrs(&self) -> Vec<(u32, SocketAddr, bool, bool)> {
-        self.listeners
-            .iter()
-            .map(|(i, l)| (i as u32, l.addr, l.sock.is_some(), l.tls.is_some()))
-            .collect()
-    }
-
     /// The poller's file descriptor: readable when `poll` has work.
     pub fn fd(&self) -> RawFd {
         self.poll.as_raw_fd()
@@ -364,128 +263,6 @@ impl Server {
         self.flush();
         self.reap(sink);
         Ok(!self.ready.is_empty())
-    }
-
-    /// Accept again from the listeners whose backoff is over.
-    fn retry_accepts(&mut self) {
-        self.accept_waits = false;
-        let now = self.now;
-        let due: Vec<usize> = self
-            .listeners
-            .iter()
-            .filter(|(_, l)| l.retry_at.is_some())
-            .map(|(i, _)| i)
-            .collect();
-        for lid in due {
-            let l = &mut self.listeners[lid];
-            if l.retry_at.is_some_and(|t| now >= t) {
-                l.retry_at = None;
-                self.accept_from(lid);
-            } else {
-                self.accept_waits = true;
-            }
-        }
-    }
-
-    /// Accepting failed with `e`: stop accepting from `lid` for
-    /// `ACCEPT_BACKOFF` (an edge-triggered listener would otherwise wait for
-    /// the next connection to try again; a level-triggered one would spin).
-    fn accept_failed(&mut self, lid: usize, e: &io::Error) {
-        self.stats.accept_errors += 1;
-        self.accept_failed += 1;
-        let addr = self.listeners[lid].addr;
-        self.listeners[lid].retry_at = Some(self.now + ACCEPT_BACKOFF);
-        self.accept_waits = true;
-        if self.accept_failed == 1 && self.accept_notices.len() < MAX_NOTICES {
-            log::warn!("accept failed on {addr}: {e}");
-            self.accept_notices.push(AcceptNotice::Failing {
-                addr,
-                error: e.to_string(),
-            });
-        }
-    }
-
-    /// Accepting failed or works again since the last call (oldest first).
-    pub fn accept_notices(&mut self) -> Vec<AcceptNotice> {
-        std::mem::take(&mut self.accept_notices)
-    }
-
-    fn accept_from(&mut self, lid: usize) {
-        loop {
-            let Some(l) = self.listeners.get(lid) else {
-                return;
-            };
-            let Some(sock) = l.sock.as_ref() else { return };
-            if l.retry_at.is_some() {
-                // backing off: `retry_accepts` comes back to it
-                return;
-            }
-            let (stream, peer) = match sock.accept() {
-                Ok(s) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // An error of that connection alone (it was reset before it
-                // was accepted, or its network failed): on to the next.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                            | io::ErrorKind::NetworkDown
-                            | io::ErrorKind::NetworkUnreachable
-                            | io::ErrorKind::HostUnreachable
-                    ) =>
-                {
-                    continue
-                }
-                Err(e) => {
-                    // EMFILE, ENFILE, ENOBUFS, ENOMEM (and anything else,
-                    // which could repeat for ever): back off.
-                    self.accept_failed(lid, &e);
-                    return;
-                }
-            };
-            if self.accept_failed > 0 && self.accept_notices.len() < MAX_NOTICES {
-                self.accept_notices.push(AcceptNotice::Recovered {
-                    addr: l.addr,
-                    failed: self.accept_failed,
-                });
-            }
-            self.accept_failed = 0;
-            let _ = stream.set_nodelay(true);
-            let transport = match &l.tls {
-                Some(cfg) => match Transport::tls(stream, cfg.clone()) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        log::warn!("TLS setup failed: {e}");
-                        continue;
-                    }
-                },
-                None => Transport::Plain(stream),
-            };
-            self.generation = self.generation.wrapping_add(1);
-            let entry = self.conns.vacant_entry();
-            let slot = entry.key();
-            let id = (self.generation as u64) << 32 | slot as u64;
-            let mut conn = Conn::new(id, transport, peer, lid as u32, &self.cfg, self.now);
-            if let Some(access) = &l.opts.access {
-                // Answered with 403 once its request is read.
-                conn.forbidden = !access.permits(&peer.ip());
-            }
-            conn.idle_timeout = l.opts.idle_timeout;
-            if let Err(e) = self.poll.registry().register(
-                conn.transport.socket_mut(),
-                Token(slot),
-                Interest::READABLE,
-            ) {
-                log::warn!("register failed: {e}");
-                continue;
-            }
-            entry.insert(conn);
-            self.stats.connections_accepted += 1;
-            // Data often arrives with the connection: read it now.
-            self.ready.push(slot);
-        }
     }
 
     /// Read what a connection has. `stop_short`: the wake-up was an
@@ -602,22 +379,6 @@ impl Server {
         let _ = self.waker.wake();
     }
 
-    /// Python has finished with `msgs` messages (`bytes` bytes) of this
-    /// connection's input (`Event::Text` / `Binary`). A connection that
-    /// waited for that (`max_pending_bytes` / `max_pending_messages`) is
-    /// read again once below half of both.
-    pub fn consumed(&mut self, id: ConnId, bytes: usize, msgs: u32) {
-        let slot = slot_of(id);
-        let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id == id) else {
-            return;
-        };
-        if conn.consumed(bytes, msgs, &self.cfg) {
-            // Edge-triggered: what arrived meanwhile gives no new event.
-            self.ready.push(slot);
-            let _ = self.waker.wake();
-        }
-    }
-
     /// Write every connection's queued bytes, one `writev` each.
     pub fn flush(&mut self) {
         self.now = Instant::now();
@@ -710,199 +471,6 @@ impl Server {
         }
     }
 
-    /// Queue a text (`binary == false`) or binary message to one connection.
-    pub fn send(&mut self, id: ConnId, binary: bool, data: &[u8]) -> Result<(), SendError> {
-        self.guard(slot_of(id), |s| s.send_guarded(id, binary, data))
-            .unwrap_or(Err(SendError::NotOpen))
-    }
-
-    fn send_guarded(&mut self, id: ConnId, binary: bool, data: &[u8]) -> Result<(), SendError> {
-        let ctx = ctx!(self);
-        let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
-            return Err(SendError::NotOpen);
-        };
-        let r = conn.send(if binary { OP_BINARY } else { OP_TEXT }, data, &ctx);
-        if conn.dirty {
-            self.dirty.push(slot_of(id));
-        }
-        if r == Err(SendError::Overflow) {
-            self.stats.overflow_closes += 1;
-        }
-        r
-    }
-
-    /// Add a connection to a room; false when it is not open or already a member.
-    pub fn join(&mut self, id: ConnId, room: &str) -> bool {
-        let slot = slot_of(id);
-        match self.conns.get(slot) {
-            Some(c) if c.id == id && c.state == State::Open => self.hub.join(slot, room),
-            _ => false,
-        }
-    }
-
-    pub fn leave(&mut self, id: ConnId, room: &str) -> bool {
-        let slot = slot_of(id);
-        match self.conns.get(slot) {
-            Some(c) if c.id == id => self.hub.leave(slot, room),
-            _ => false,
-        }
-    }
-
-    /// Frame `data` once and queue it to every open member of `room` but
-    /// `exclude`. Returns (delivered, overflowed): members whose queue
-    /// overflowed are being closed with 1008; nobody else is slowed.
-    pub fn publish(
-        &mut self,
-        room: &str,
-        binary: bool,
-        data: &[u8],
-        exclude: Option<ConnId>,
-    ) -> (usize, usize) {
-        let op = if binary { OP_BINARY } else { OP_TEXT };
-        let exclude = exclude.and_then(|id| self.slot_of_live(id));
-        let mut sink = no_events;
-        self.hub
-            .publish(room, op, data, exclude, &mut wire!(self, &mut sink))
-    }
-
-    /// Publish `["EVENT", {sender, room, message}]` from Python or HTTP to a
-    /// room of a namespace; `message` must be one JSON value.
-    pub fn publish_event(
-        &mut self,
-        ns: &str,
-        room: &str,
-        sender: &str,
-        message: &str,
-        exclude: Option<ConnId>,
-    ) -> Result<(usize, usize), crate::hub::RoomError> {
-        let exclude = exclude.and_then(|id| self.slot_of_live(id));
-        let mut sink = no_events;
-        let mut out = wire!(self, &mut sink);
-        self.hub
-            .publish_event(ns, room, sender, message, exclude, &mut out)
-    }
-
-    /// Answer a CLIENTS request Python resolved (backplane on) with `names`;
-    /// false when the connection is gone.
-    pub fn reply_clients(&mut self, id: ConnId, ns: &str, room: &str, names: &[&str]) -> bool {
-        let Some(slot) = self.slot_of_live(id) else {
-            return false;
-        };
-        let mut sink = no_events;
-        self.hub
-            .reply_clients(slot, ns, room, names, &mut wire!(self, &mut sink));
-        true
-    }
-
-    fn slot_of_live(&self, id: ConnId) -> Option<usize> {
-        let slot = slot_of(id);
-        self.conns.get(slot).filter(|c| c.id == id).map(|_| slot)
-    }
-
-    /// Rooms of a connection.
-    pub fn rooms_of(&self, id: ConnId) -> Vec<String> {
-        match self.slot_of_live(id) {
-            Some(slot) => self.hub.rooms_of(slot),
-            None => Vec::new(),
-        }
-    }
-
-    /// Rooms of a namespace with their member names.
-    pub fn namespace_rooms(&self, ns: &str) -> Vec<(String, Vec<String>)> {
-        self.hub.namespace_rooms(ns)
-    }
-
-    /// Rooms span processes (a backplane): NOTIFYs, membership changes and
-    /// CLIENTS requests are reported to Python.
-    pub fn set_backplane(&mut self, on: bool) {
-        self.hub.set_backplane(on);
-    }
-
-    /// Member names of a room of a namespace.
-    pub fn room_member_names(&self, ns: &str, room: &str) -> Vec<String> {
-        self.hub.member_names(ns, room)
-    }
-
-    /// Every room with its member count.
-    pub fn room_list(&self) -> Vec<(String, usize)> {
-        self.hub.room_list()
-    }
-
-    /// Start the closing handshake with `code`.
-    pub fn close(&mut self, id: ConnId, code: u16, reason: &str) -> bool {
-        let ctx = ctx!(self);
-        let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
-            return false;
-        };
-        conn.close(code, reason, &ctx);
-        if conn.state == State::Dead {
-            self.dead.push(slot_of(id));
-            let _ = self.waker.wake();
-        } else {
-            self.dirty.push(slot_of(id));
-        }
-        true
-    }
-
-    /// Accept an upgrade that was reported as `Event::Upgrade`.
-    pub fn accept(
-        &mut self,
-        id: ConnId,
-        extra_headers: &[(String, String)],
-        sink: &mut dyn FnMut(Event<'_>),
-    ) -> bool {
-        self.guard(slot_of(id), |s| s.accept_guarded(id, extra_headers, sink))
-            .unwrap_or(false)
-    }
-
-    fn accept_guarded(
-        &mut self,
-        id: ConnId,
-        extra_headers: &[(String, String)],
-        sink: &mut dyn FnMut(Event<'_>),
-    ) -> bool {
-        let ctx = ctx!(self);
-        let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
-            return false;
-        };
-        let Some(p) = conn.pending.take() else {
-            return false;
-        };
-        if conn.state != State::AwaitUpgrade {
-            return false;
-        }
-        conn.complete_upgrade(*p, extra_headers, &ctx, sink);
-        let inbox = std::mem::take(&mut conn.inbox);
-        let slot = slot_of(id);
-        if !inbox.is_empty() {
-            self.hub.handle(slot, inbox, &mut wire!(self, sink));
-        }
-        self.dirty.push(slot);
-        self.ready.push(slot);
-        let _ = self.waker.wake();
-        true
-    }
-
-    /// Answer an HTTP request or refuse an upgrade; the connection then closes.
-    pub fn respond(
-        &mut self,
-        id: ConnId,
-        status: u16,
-        headers: &[(String, String)],
-        body: &[u8],
-    ) -> bool {
-        let ctx = ctx!(self);
-        let Some(conn) = self.conns.get_mut(slot_of(id)).filter(|c| c.id == id) else {
-            return false;
-        };
-        if !matches!(conn.state, State::AwaitResponse | State::AwaitUpgrade) {
-            return false;
-        }
-        conn.respond(status, headers, body, &ctx);
-        self.dirty.push(slot_of(id));
-        true
-    }
-
     /// Timers: deadlines, idle timeouts, pings. Call about once a second.
     pub fn tick(&mut self, sink: &mut dyn FnMut(Event<'_>)) {
         self.now = Instant::now();
@@ -976,61 +544,6 @@ impl Server {
             }
         }
         self.flush();
-    }
-
-    pub fn connection_count(&self) -> usize {
-        self.conns.len()
-    }
-
-    pub fn stats(&self) -> ServerStats {
-        let mut s = self.stats;
-        s.errors_dropped = self.hub.errors_dropped();
-        s.connections_open = self.conns.len() as u64;
-        for (_, c) in self.conns.iter() {
-            s.websockets_open += c.is_websocket() as u64;
-            s.bytes_in += c.stats.bytes_in;
-            s.bytes_out += c.stats.bytes_out;
-            s.messages_in += c.stats.msgs_in;
-            s.messages_out += c.stats.msgs_out;
-        }
-        s
-    }
-
-    pub fn conn_info(&self, id: ConnId) -> Option<ConnInfo> {
-        let c = self.conns.get(slot_of(id)).filter(|c| c.id == id)?;
-        Some(ConnInfo {
-            id: c.id,
-            peer: c.peer,
-            listener: c.listener,
-            endpoint: (c.endpoint != u32::MAX).then_some(c.endpoint),
-            websocket: c.is_websocket(),
-            tls: c.transport.is_tls(),
-            opened_at: c.opened_at,
-            bytes_in: c.stats.bytes_in,
-            bytes_out: c.stats.bytes_out,
-            messages_in: c.stats.msgs_in,
-            messages_out: c.stats.msgs_out,
-            queued: c.queued(),
-            pending_messages: c.py_msgs,
-            pending_bytes: c.py_bytes,
-            blocked: c.py_blocked,
-        })
-    }
-
-    /// Every endpoint's first path, by endpoint id.
-    pub fn endpoint_paths(&self) -> &[String] {
-        &self.endpoint_paths
-    }
-
-    /// The path an endpoint is served at (its first path).
-    pub fn endpoint_path(&self, endpoint: u32) -> Option<&str> {
-        self.endpoint_paths
-            .get(endpoint as usize)
-            .map(String::as_str)
-    }
-
-    pub fn conn_ids(&self) -> Vec<ConnId> {
-        self.conns.iter().map(|(_, c)| c.id).collect()
     }
 }
 
