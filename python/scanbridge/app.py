@@ -76,9 +76,10 @@ class App:
         from .admin import install_admin
 
         install_admin(self)
-        from .jobs import install_jobs
+        from .jobs import JobService, install_jobs
 
-        install_jobs(self)
+        #: The job-progress sockets' service (None when ``[jobs]`` is off).
+        self.jobs: JobService | None = install_jobs(self)
 
     def _healthz(self, request: Request) -> Response:
         """``ok``, or 503 naming what is broken (the journal cannot store)."""

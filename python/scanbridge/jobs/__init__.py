@@ -47,14 +47,14 @@ __all__ = [
 ]
 
 
-def install_jobs(app: JobsHost) -> None:
+def install_jobs(app: JobsHost) -> JobService | None:
+    """Mount the job sockets and their REST API; the service, which the App
+    keeps as ``app.jobs`` (None when jobs are off)."""
     cfg = app.config.jobs
     if not cfg.enabled:
-        app.jobs = None  # type: ignore[attr-defined]
-        return
+        return None
     service = JobService(lambda: app.config.jobs)
     service.verifier.check_config()  # an unusable public key is a ConfigError now
-    app.jobs = service  # type: ignore[attr-defined]
     app.add_endpoint(
         list(PATHS),
         JobSocketEndpoint(service),
@@ -62,3 +62,4 @@ def install_jobs(app: JobsHost) -> None:
         ping_interval=cfg.ping_interval,
     )
     install_rest(app, service)
+    return service

@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from .. import __version__
-from ..config import Config
+from ..config import TRUE_WORDS, Config
 from ..core_handle import CoreHandle
 from ..errors import JournalError, ScanRefused
 from ..hooks import call_hook
@@ -42,7 +42,6 @@ ROOM_EXT = "streams.ext"
 ROOM_WATCH = "streams.watch"
 """Watchers (``?watch=1``, e.g. the demo page): extended set, and what reaches them
 does not count as delivered (an app that connects later still gets it)."""
-_YES = ("1", "true", "yes")
 #: Restart a crashed source after this long, doubling up to the max.
 RESTART_MIN, RESTART_MAX = 0.5, 30.0
 
@@ -373,10 +372,10 @@ class StreamsService(Sink):
         """Greet, replay what the client missed, then join the live room of its field
         set (no await in between, so no event falls between replay and live)."""
         q = session.query
-        watch = q.get("watch", "") in _YES
-        ext = watch or q.get("ext", "") in _YES or "since" in q
+        watch = _flag(q, "watch")
+        ext = watch or _flag(q, "ext") or "since" in q
         session.data["ext"] = ext
-        session.data["acks"] = q.get("acks", "") in _YES
+        session.data["acks"] = _flag(q, "acks")
         self.send(session, self.gateway_state(None))
         if "since" in q:
             events = self._replay_since(session, q["since"])
@@ -483,3 +482,9 @@ def _code_problem(code: str) -> str | None:
     if len(code) > m.SCAN_CODE_MAX:
         return f"the code has {len(code)} characters, at most {m.SCAN_CODE_MAX} are allowed"
     return None
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    """A query flag (``?ext=1``) is on when it is one of the configuration's true
+    words (1/true/yes/on, any case); anything else, or absent, is off."""
+    return query.get(name, "").strip().lower() in TRUE_WORDS
