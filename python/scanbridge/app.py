@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import logging
 import signal
 import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,12 +16,12 @@ import msgspec
 from . import _core
 from .config import Config, ConfigError
 from .core_handle import CoreHandle
+from .dispatch import Dispatcher
 from .endpoint import Endpoint
-from .hooks import call_hook
-from .http import HTTPError, Request, Response, Router
+from .http import Request, Response, Router
 from .listeners import ListenerInfo, Listeners
 from .scan import Scan
-from .session import Headers, Session, SessionClosed
+from .session import Session
 from .session_registry import SessionRegistry
 
 log = logging.getLogger("scanbridge")
@@ -50,8 +48,6 @@ class App:
         self._core: _core.Server | None = None
         #: The open sessions of Python endpoints (handed to the admin).
         self.session_registry = SessionRegistry()
-        self._ep_objects: list[Endpoint] = []
-        self._ep_auth: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         #: The narrow handle to the core that subsystems get (not the App).
         self.core = CoreHandle(lambda: self._core, lambda: self._loop)
@@ -64,12 +60,19 @@ class App:
         #: SO_REUSEPORT on the main listener (set by --workers).
         self.reuse_port = False
         self._room_hooks: list[Callable[..., Any]] = []
-        self._room_queues: dict[int, deque[_core.RoomNotifyEvent]] = {}
         self._scan_hooks: list[Callable[[Scan], Any]] = []
         self._command_hooks: list[Callable[..., Any]] = []
         self._extra_sources: list[Any] = []
         self.streams: Any = None  # StreamsService once started (config.streams)
         self.backplane: Any = None  # RedisBackplane once started (config.redis_url)
+        self._dispatcher = Dispatcher(
+            self.core,
+            self.session_registry,
+            self.router,
+            self._room_hooks,
+            lambda: self.backplane,
+            self._spawn,
+        )
         from .routes import install_routes
 
         install_routes(self)
@@ -173,7 +176,7 @@ class App:
             raise RuntimeError("the server is not running")
         raw = json.dumps(message)
         delivered, _ = self._core.publish_event(namespace, room, sender, raw)
-        self._schedule_flush()
+        self.core.flush_soon()
         if self.backplane is not None:
             self.backplane.forward(namespace, room, sender, raw)
         return delivered
@@ -275,23 +278,7 @@ class App:
             raise KeyError(f"no session {session_id}")
         s.send_nowait(data)
 
-    # ---- core plumbing --------------------------------------------------
-
-    # The core plumbing lives in CoreHandle (one place); these names stay for
-    # the App's own callers.
-    def _core_send(self, conn: int, data: str | bytes) -> bool:
-        return self.core.send(conn, data)
-
-    def _core_close(self, conn: int, code: int, reason: str) -> None:
-        self.core.close(conn, code, reason)
-
-    def _schedule_flush(self) -> None:
-        self.core.flush_soon()
-
-    def _consumed(self, conn: int, nbytes: int) -> None:
-        """Python is done with one message of `conn`: the core reads more of
-        it (it stops past max_pending_bytes / max_pending_messages)."""
-        self.core.consumed(conn, nbytes)
+    # ---- the core's events (scanbridge.dispatch) -------------------------
 
     def _on_ready(self) -> None:
         core = self._core
@@ -303,7 +290,7 @@ class App:
             log.exception("poll failed")
             return
         if events:
-            self._dispatch(events)
+            self._dispatcher.dispatch(events)
         if more and self._loop is not None:
             self._loop.call_soon(self._on_ready)
 
@@ -312,7 +299,7 @@ class App:
             return
         events = self._core.tick()
         if events:
-            self._dispatch(events)
+            self._dispatcher.dispatch(events)
         for what, addr, detail in self._core.accept_notices():
             if what == "failing":
                 log.error(
@@ -325,250 +312,11 @@ class App:
                 log.warning("accepting connections on %s again (%s tries failed)", addr, detail)
         self._tick_handle = self._loop.call_later(TICK_SECONDS, self._tick)
 
-    def _dispatch(self, events: list[_core.Event]) -> None:
-        session_of = self.session_registry.by_conn  # bound once: hot path
-        for ev in events:
-            # Messages first, by exact type: a class pattern (match) costs
-            # about 3x the attribute reads on this hot path.
-            kind = type(ev)
-            if kind is _TextEvent or kind is _BinaryEvent:
-                conn, data, size = ev.conn, ev.data, ev.size  # type: ignore[union-attr]
-                # size goes back to the core (consumed) once the callback
-                # for the message finished.
-                s = session_of(conn)
-                if s is None or s.failed:
-                    if s is not None:
-                        s.dropped += 1
-                    self._consumed(conn, size)
-                    continue
-                ep = s.endpoint
-                fn = ep.on_text if kind is _TextEvent else ep.on_binary
-                if s.busy:
-                    s.pending.append((fn, (data,), size))
-                else:
-                    self._call(s, fn, data, nbytes=size)
-                continue
-            match ev:
-                case _core.OpenEvent():
-                    self._open(ev)
-                case _core.CloseEvent(conn, code, reason):
-                    s = self.session_registry.remove(conn)
-                    if s is not None:
-                        s.closed = True
-                        s.close_code, s.close_reason = code, reason
-                        self._call(s, s.endpoint.on_close, code, reason)
-                        self._call(s, self._closed_summary)
-                case _core.PanicEvent(conn, message):
-                    log.error(
-                        "internal error (a bug) while handling connection %d: %s; "
-                        "it was closed with 1011",
-                        conn,
-                        message,
-                    )
-                case _core.HttpEvent():
-                    self._spawn(self._http(ev))
-                case _core.UpgradeEvent():
-                    self._spawn(self._upgrade(ev))
-                case _core.RoomNotifyEvent():
-                    self._room_notify(ev)
-                case _core.RoomForwardEvent(ns, room, sender, message):
-                    if self.backplane is not None:
-                        self.backplane.forward(ns, room, sender, message)
-                case _core.RoomMembershipEvent(conn, ns, room, name, joined):
-                    if self.backplane is not None:
-                        self.backplane.membership(conn, ns, room, name, joined)
-                case _core.RoomClientsEvent(conn, ns, room):
-                    if self.backplane is not None:
-                        self._spawn(self.backplane.clients(conn, ns, room))
-
-    def _room_notify(self, ev: _core.RoomNotifyEvent) -> None:
-        """A NOTIFY with room hooks: publish unless a hook says False. One
-        connection's NOTIFYs go through the hooks one at a time, in order."""
-        conn = ev.conn
-        q = self._room_queues.get(conn)
-        if q is None:
-            q = self._room_queues[conn] = deque()
-            self._spawn(self._drain_room_queue(conn, q))
-        q.append(ev)
-
-    async def _drain_room_queue(self, conn: int, q: deque[_core.RoomNotifyEvent]) -> None:
-        try:
-            while q:
-                await self._room_notify_one(q.popleft())
-        finally:
-            del self._room_queues[conn]
-
-    async def _room_notify_one(self, ev: _core.RoomNotifyEvent) -> None:
-        conn, ns, room, sender, raw = ev.conn, ev.namespace, ev.room, ev.sender, ev.message
-        message = json.loads(raw)
-        for hook in self._room_hooks:
-            if await call_hook(hook, ns, room, sender, message, log=log, what="room") is False:
-                return
-        if self._core is not None:
-            self._core.publish_event(ns, room, sender, raw, exclude=conn)
-            self._schedule_flush()
-            if self.backplane is not None:
-                self.backplane.forward(ns, room, sender, raw)
-
-    async def _upgrade(self, ev: _core.UpgradeEvent) -> None:
-        """An endpoint's on_upgrade decides: accept (with headers) or refuse."""
-        conn, path = ev.conn, ev.path
-        ep = self._ep_objects[ev.endpoint]
-        auth = self._ep_auth[ev.endpoint]
-        headers = Headers(list(ev.headers))
-        req = Request("GET", path, ev.query, headers, b"", ev.peer, ev.listener, conn=conn)
-        try:
-            r = auth.authorize(req) if auth is not None else None
-            if inspect.isawaitable(r):
-                r = await r
-            if r is None:
-                r = ep.on_upgrade(req)
-                if inspect.isawaitable(r):
-                    r = await r
-        except HTTPError as e:
-            r = e.response()
-        except Exception:
-            log.exception("on_upgrade of %s failed", path)
-            r = Response.json({"error": "internal error"}, 500)
-        core = self._core
-        if core is None:
-            return
-        if isinstance(r, Response):
-            core.respond(conn, r.status, r.headers, r.body)
-        else:
-            _, events = core.accept(conn, list(r or []))
-            if events:
-                self._dispatch(events)
-        self._schedule_flush()
-
-    def _open(self, ev: _core.OpenEvent) -> None:
-        conn = ev.conn
-        ep = self._ep_objects[ev.endpoint]
-        s = Session(
-            self.core,
-            conn,
-            ep,
-            ev.listener,
-            ev.path,
-            ev.query,
-            list(ev.headers),
-            ev.peer,
-            ev.subprotocol,
-        )
-        self.session_registry.add(s)
-        self._call(s, ep.on_connect)
-
-    def _call(self, s: Session, fn: Callable[..., Any], *args: Any, nbytes: int = -1) -> None:
-        """Run a session callback, keeping the session's callbacks in order.
-        ``nbytes`` >= 0: the callback handles a message of that size, reported
-        consumed to the core when it finished (or was dropped)."""
-        if s.busy:
-            s.pending.append((fn, args, nbytes))
-            return
-        try:
-            r = fn(s, *args)
-        except Exception as e:
-            self._error(s, e)
-            r = None
-        if inspect.isawaitable(r):
-            s.busy = True
-            self._spawn(self._drain(s, r, nbytes))
-        elif nbytes >= 0:
-            self._consumed(s.conn, nbytes)
-
-    async def _drain(self, s: Session, first: Any, nbytes: int) -> None:
-        try:
-            await first
-        except Exception as e:
-            self._error(s, e)
-        if nbytes >= 0:
-            self._consumed(s.conn, nbytes)
-        q = s.pending
-        while q:
-            fn, args, nbytes = q.popleft()
-            if nbytes >= 0 and s.failed:
-                # It can no longer answer: messages are dropped (counted), on_close still runs.
-                s.dropped += 1
-                self._consumed(s.conn, nbytes)
-                continue
-            try:
-                r = fn(s, *args)
-                if inspect.isawaitable(r):
-                    await r
-            except Exception as e:
-                self._error(s, e)
-            if nbytes >= 0:
-                self._consumed(s.conn, nbytes)
-        s.busy = False
-
-    def _error(self, s: Session, exc: BaseException) -> None:
-        """A session callback raised. Logged once per session and cause (the
-        exception's type); later ones of that cause are counted and summed up
-        in one line when the session closes."""
-        if isinstance(exc, SessionClosed):
-            s.failed = True
-        cause = type(exc).__qualname__
-        n = s.callback_errors[cause] = s.callback_errors.get(cause, 0) + 1
-        if n == 1:
-            log.error("callback error in %s session %s: %r", s.path, s.id, exc, exc_info=exc)
-        elif type(s.endpoint).on_error is Endpoint.on_error:
-            return  # the default on_error only logs
-        try:
-            r = s.endpoint.on_error(s, exc)
-            if inspect.isawaitable(r):
-                self._spawn(self._guard(r))
-        except Exception:
-            log.exception("on_error raised")
-
-    def _closed_summary(self, s: Session) -> None:
-        """One line for what was not logged per message of a closed session."""
-        repeated = {c: n - 1 for c, n in s.callback_errors.items() if n > 1}
-        if repeated or s.dropped:
-            log.warning(
-                "%s session %s closed (%s): %s; %d message(s) dropped after it failed",
-                s.path,
-                s.id,
-                s.close_code,
-                ", ".join(f"{n} more {c}" for c, n in repeated.items()) or "no more errors",
-                s.dropped,
-            )
-
-    async def _guard(self, aw: Any) -> None:
-        try:
-            await aw
-        except Exception:
-            log.exception("on_error raised")
-
     def _spawn(self, coro: Any) -> None:
         assert self._loop is not None
         t = self._loop.create_task(coro)
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)
-
-    async def _http(self, ev: _core.HttpEvent) -> None:
-        conn, method, path = ev.conn, ev.method, ev.path
-        headers = Headers(list(ev.headers))
-        req = Request(method, path, ev.query, headers, ev.body, ev.peer, ev.listener, conn=conn)
-        handler, params, exists = self.router.match(method, path)
-        try:
-            if handler is None:
-                if exists:
-                    resp = Response.json({"error": f"{method} not allowed on {path}"}, 405)
-                else:
-                    resp = Response.json({"error": f"no route for {path}"}, 404)
-            else:
-                req.params = params
-                r = handler(req)
-                resp = await r if inspect.isawaitable(r) else r
-        except HTTPError as e:
-            resp = e.response()
-        except Exception as e:
-            log.exception("HTTP handler for %s %s failed", method, path)
-            resp = Response.json({"error": f"internal error: {type(e).__name__}"}, 500)
-        body_out = b"" if method == "HEAD" else resp.body
-        if self._core is not None:
-            self._core.respond(conn, resp.status, resp.headers, body_out)
-            self._schedule_flush()
 
     # ---- lifecycle ------------------------------------------------------
 
@@ -603,30 +351,26 @@ class App:
             max_pending_messages=c.max_pending_messages,
             max_rooms_per_connection=c.max_rooms_per_connection,
         )
-        self._ep_objects = []
+        self._dispatcher.endpoints.clear()
+        self._dispatcher.auth.clear()
         if c.echo:
             core.add_endpoint(["/echo"], "echo")
-            self._ep_objects.append(Endpoint())
         if c.rooms:
             hook = bool(self._room_hooks)
             for ns in ("layout", "bus"):
                 core.add_endpoint([f"/{ns}"], "rooms", namespace=ns, room_hook=hook)
-                self._ep_objects.append(Endpoint())
             core.add_endpoint(["/lobby"], "lobby", namespace="lobby")
-            self._ep_objects.append(Endpoint())
             # Socket.IO clients (websocket transport) on the same namespaces;
             # Engine.IO v4 expects the server to ping every pingInterval.
             core.add_endpoint(
                 ["/socket.io/", "/socket.io"], "socketio", room_hook=hook, ping_interval=25.0
             )
-            self._ep_objects.append(Endpoint())
-        self._ep_auth = [None] * len(self._ep_objects)
         for paths, ep, options in self._endpoints:
             auth = options.get("auth")
             asks = getattr(ep, "asks_upgrade", None)
             if asks is None:
                 asks = type(ep).on_upgrade is not Endpoint.on_upgrade
-            core.add_endpoint(
+            endpoint_id = core.add_endpoint(
                 paths,
                 "python",
                 subprotocols=options.get("subprotocols", []),
@@ -634,8 +378,7 @@ class App:
                 idle_timeout=options.get("idle_timeout"),
                 ping_interval=options.get("ping_interval"),
             )
-            self._ep_objects.append(ep)
-            self._ep_auth.append(auth)
+            self._dispatcher.serve(endpoint_id, ep, auth)
         return core
 
     def _start_streams(self) -> None:
@@ -757,14 +500,14 @@ class App:
         deadline = time.monotonic() + timeout
         while core.connection_count() and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-            self._dispatch(core.tick())
+            self._dispatcher.dispatch(core.tick())
         self._loop.remove_reader(core.fileno())
         if self._tick_handle is not None:
             self._tick_handle.cancel()
             self._tick_handle = None
         # Sessions still open get their on_close.
         for conn in self.session_registry.conns():
-            self._dispatch([_core.CloseEvent(conn, 1006, "")])
+            self._dispatcher.dispatch([_core.CloseEvent(conn, 1006, "")])
         current = asyncio.current_task()
         pending = {t for t in self._tasks if t is not current and not t.done()}
         if pending:
