@@ -837,7 +837,7 @@ def _header(event_type: str) -> dict[str, Any]:
 def symbology_from_aim(aim_id: str | None) -> str | None:
     """The ProGlove-style symbology name for an AIM id such as ``]E0``, or None.
 
-    One table, in Rust (``hid/pos.rs``), shared with the HID POS source.
+    One table, in Rust (``hid/pos/aim.rs``), shared with the HID POS source.
     """
     if not aim_id:
         return None
