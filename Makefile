@@ -32,7 +32,7 @@ help:
 	@echo "make run          install what serving needs (once) and run the server (127.0.0.1:9998)"
 	@echo "make test         also install the test tools, then run every test (cargo test + pytest)"
 	@echo "make fuzz         libFuzzer on every network parser, FUZZ_SECONDS (60) each"
-	@echo "make lint         cargo fmt --check, clippy -D warnings, ruff, stubtest (_core.pyi)"
+	@echo "make lint         cargo fmt --check, clippy -D warnings, ruff, mypy, stubtest (_core.pyi)"
 	@echo "make autobahn     Autobahn fuzzingclient cases against scanbridge serve --echo"
 	@echo "make bench        side-by-side comparison with picows and websockets"
 	@echo "make bench-micro  microbenchmarks (release) compared with benches/baseline"
@@ -92,6 +92,7 @@ fuzz:
 	@command -v c++ >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++; }
 	rust/core/fuzz/run.sh $(FUZZ_SECONDS)
 
+# The type check: mypy over the package, configured in pyproject.toml [tool.mypy].
 # The stub check: mypy's stubtest compares python/scanbridge/_core.pyi with the
 # built extension (every name, signature and default, both ways).
 lint: $(RUNTIME_STAMP) $(TEST_STAMP)
@@ -99,6 +100,7 @@ lint: $(RUNTIME_STAMP) $(TEST_STAMP)
 	cargo clippy -p scanbridge-core -p scanbridge-py --all-targets -- -D warnings
 	$(VENV)/bin/ruff check python tests benches
 	$(VENV)/bin/ruff format --check python tests benches
+	$(VENV)/bin/mypy python/scanbridge
 	$(PY) -m mypy.stubtest scanbridge._core
 
 fmt:

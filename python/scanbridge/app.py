@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
@@ -23,6 +23,9 @@ from .listeners import ListenerInfo, Listeners
 from .scan import Scan
 from .session import Session
 from .session_registry import SessionRegistry
+
+if TYPE_CHECKING:
+    from .streams.service import StreamsService
 
 log = logging.getLogger("scanbridge")
 _TextEvent, _BinaryEvent = _core.TextEvent, _core.BinaryEvent
@@ -63,7 +66,8 @@ class App:
         self._scan_hooks: list[Callable[[Scan], Any]] = []
         self._command_hooks: list[Callable[..., Any]] = []
         self._extra_sources: list[Any] = []
-        self.streams: Any = None  # StreamsService once started (config.streams)
+        #: The Streams API's service once started (config.streams), else None.
+        self.streams: StreamsService | None = None
         self.backplane: Any = None  # RedisBackplane once started (config.redis_url)
         self._dispatcher = Dispatcher(
             self.core,
@@ -381,7 +385,7 @@ class App:
             self._dispatcher.serve(endpoint_id, ep, auth)
         return core
 
-    def _start_streams(self) -> None:
+    def _start_streams(self) -> StreamsService:
         from .scanners import make_source
         from .streams.endpoint import StreamsEndpoint
         from .streams.service import StreamsService
@@ -395,6 +399,7 @@ class App:
             svc.add_source(src)
         self.streams = svc
         self._endpoints.insert(0, (["/", "/streams"], StreamsEndpoint(svc), {}))
+        return svc
 
     @property
     def scheme(self) -> str:
@@ -421,9 +426,9 @@ class App:
         try:
             pems = self._tls_pems()
             if self.config.streams and self.streams is None:
-                self._start_streams()
+                svc = self._start_streams()
                 streams_entry = self._endpoints[0]
-                self.streams.preflight()
+                svc.preflight()
             core = self._build_core()
             self.ports.open_main(
                 core, self.config.host, self.config.port, pems, reuse_port=self.reuse_port

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from .http import Request, Response
     from .session import Session
+
+    #: What on_upgrade decides: accept (None), accept with these headers, or refuse.
+    UpgradeAnswer: TypeAlias = Response | list[tuple[str, str]] | None
 
 log = logging.getLogger("scanbridge.endpoint")
 
@@ -17,11 +23,16 @@ class Endpoint:
 
     One instance serves every session of its path. Callbacks for one session
     run in order: the next starts when the previous (async) one finished.
+
+    The session callbacks are typed ``-> Awaitable[None] | None`` because the
+    dispatcher awaits whatever awaitable they return and accepts None: an
+    override may be a plain ``def`` or an ``async def``. The defaults here are
+    plain functions that do nothing (nothing to await, no task spawned).
     """
 
     path: str = ""
 
-    def on_upgrade(self, request: Request) -> Response | list[tuple[str, str]] | None:
+    def on_upgrade(self, request: Request) -> UpgradeAnswer | Awaitable[UpgradeAnswer]:
         """Decide on an upgrade before the 101 (auth, extra response headers).
 
         Return None to accept, a list of headers to accept with them, or a
@@ -30,17 +41,18 @@ class Endpoint:
         """
         return None
 
-    async def on_connect(self, session: Session) -> Any:
+    def on_connect(self, session: Session) -> Awaitable[None] | None:
         return None
 
-    async def on_text(self, session: Session, text: str) -> Any:
+    def on_text(self, session: Session, text: str) -> Awaitable[None] | None:
         return None
 
-    async def on_binary(self, session: Session, data: bytes) -> Any:
+    def on_binary(self, session: Session, data: bytes) -> Awaitable[None] | None:
         return None
 
-    async def on_close(self, session: Session, code: int, reason: str) -> Any:
+    def on_close(self, session: Session, code: int, reason: str) -> Awaitable[None] | None:
         return None
 
-    async def on_error(self, session: Session, exc: BaseException) -> Any:
+    def on_error(self, session: Session, exc: BaseException) -> Awaitable[None] | None:
         log.error("error in endpoint %s, session %s: %r", self.path, session.id, exc, exc_info=exc)
+        return None

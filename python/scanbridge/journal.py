@@ -298,7 +298,7 @@ class Journal:
             try:
                 problem = self._header_problem()
                 if problem is not None:
-                    self._replace_corrupt(problem, salvage=False)
+                    self._conn = self._replace_corrupt(problem, salvage=False)
                 else:
                     self._conn = self._connect()
                 self._write_test()
@@ -308,7 +308,7 @@ class Journal:
                 if self._conn is not None:
                     self._conn.close()
                     self._conn = None
-                self._replace_corrupt(str(exc), salvage=True)
+                self._conn = self._replace_corrupt(str(exc), salvage=True)
                 self._write_test()
         except (sqlite3.Error, OSError) as exc:
             if self._conn is not None:
@@ -379,10 +379,11 @@ class Journal:
             high = max(high, rows[-1][0])
         return high, rows
 
-    def _replace_corrupt(self, reason: str, *, salvage: bool) -> None:
+    def _replace_corrupt(self, reason: str, *, salvage: bool) -> sqlite3.Connection:
         """Move a corrupt database aside and start a fresh one (see the module doc).
 
-        Sets ``self._conn``; raises (sqlite3.Error / OSError) when it cannot.
+        Returns the fresh database's connection (the caller keeps it as ``self._conn``);
+        raises (sqlite3.Error / OSError) when it cannot.
         """
         assert self._path is not None
         self._corrupt_seen = False
@@ -418,7 +419,7 @@ class Journal:
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
+        return conn
 
     # ------------------------------------------------------------- failure mode
 
@@ -475,20 +476,22 @@ class Journal:
         """The write connection, reopened after a failure (raises sqlite3.Error/OSError)."""
         if self._closed:
             raise sqlite3.ProgrammingError("the journal is closed")
-        if self._conn is None:
+        conn = self._conn
+        if conn is None:
             if self._corrupt_seen and self._path is not None:
-                self._replace_corrupt("the database is malformed", salvage=True)
+                conn = self._replace_corrupt("the database is malformed", salvage=True)
             else:
-                self._conn = self._connect()
+                conn = self._connect()
+            self._conn = conn
             if self._path is not None:
                 # Keep the reader on the same file (it may have been replaced).
                 with self._rlock:
                     old, self._rconn = self._rconn, None
-                    if old is not None and old is not self._conn:
+                    if old is not None and old is not conn:
                         old.close()
                     self._open_reader()
-            self._bytes = self._count_bytes(self._conn)
-        return self._conn
+            self._bytes = self._count_bytes(conn)
+        return conn
 
     def _recovered(self) -> None:
         if not self._healthy:
