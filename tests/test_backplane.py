@@ -553,6 +553,16 @@ async def test_redis_outage_local_delivery_and_reconnect(
                 assert m[1]["message"].startswith(("probe", "b alone")), m
             else:
                 raise AssertionError("a NOTIFY from B did not reach A after the outage")
+        # Probes a1 sent before the first one crossed may still be on their way to b1;
+        # a marker a1 sends now comes after them (one sender queue, one channel).
+        await send(a1, "NOTIFY", {"room": "r", "message": "marker"})
+        for _ in range(50):
+            m = await recv(b1)
+            if m == event("a1", "r", "marker"):
+                break
+            assert m[1]["message"].startswith(("probe", "during")), m
+        else:
+            raise AssertionError("a1's marker did not reach b1")
         # Membership was re-published into the new (empty) Redis.
         await wait_clients(b1, "r", ["a1", "a2", "b1"], timeout=6)
         await wait_clients(a1, "r", ["a1", "a2", "b1"], timeout=6)
