@@ -383,7 +383,16 @@ def ensure_loadgen(rebuild: bool) -> Path:
         "building the load client: cargo build --release --manifest-path benches/loadgen/Cargo.toml"
     )
     r = subprocess.run(
-        ["cargo", "build", "--release", "--manifest-path", str(LOADGEN_DIR / "Cargo.toml")],
+        [
+            "cargo",
+            "build",
+            "--release",
+            "--manifest-path",
+            str(LOADGEN_DIR / "Cargo.toml"),
+            # where LOADGEN looks, whatever CARGO_TARGET_DIR says (make exports one)
+            "--target-dir",
+            str(LOADGEN_DIR / "target"),
+        ],
         timeout=900,
     )
     if r.returncode != 0 or not LOADGEN.exists():

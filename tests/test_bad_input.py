@@ -134,7 +134,7 @@ JSON = st.recursive(
     max_leaves=20,
 )
 FIELDS = sorted(
-    {f.name for c in m._COMMAND_CLASSES.values() for f in msgspec.structs.fields(c)}
+    {f.name for c in m.COMMAND_CLASSES.values() for f in msgspec.structs.fields(c)}
     | {"display_field_id", "display_field_header", "display_field_text"}
 )
 LEAF = st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.sampled_from(["all"])
