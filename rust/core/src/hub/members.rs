@@ -1,6 +1,7 @@
 //! Each hub connection's state, the dispatch of what it sent, and replies
 //! (with the error-reply budget).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::outlet::{HubEvent, Outlet};
@@ -53,7 +54,7 @@ pub(super) const UNKNOWN_SENDER: &str = "unknown";
 /// One hub connection's state.
 pub(super) struct Member {
     pub flavor: Flavor,
-    pub namespace: Box<str>,
+    pub namespace: Arc<str>,
     pub hook: bool,
     /// The name of the last JOIN (`/layout`, `/bus`): the sender of NOTIFYs.
     pub nick: Option<Box<str>>,
@@ -86,22 +87,29 @@ impl Hub {
     /// Handle what connection `slot` sent, in order; stops when it is no
     /// longer open.
     pub fn handle(&mut self, slot: usize, inputs: Vec<Input>, out: &mut dyn Outlet) {
+        // What the commands need of the member, read once per batch (a
+        // burst of NOTIFYs is one batch) and again after it opened.
+        let info = |hub: &Hub| {
+            hub.member(slot)
+                .map(|m| (m.flavor, m.hook, Arc::clone(&m.namespace)))
+        };
+        let mut member = info(self);
         for input in inputs {
             if !out.is_open(slot) {
                 return;
             }
             if let Input::Opened { .. } = input {
                 self.open(slot, input, out);
+                member = info(self);
                 continue;
             }
-            let Some(m) = self.member(slot) else {
+            let Some((flavor, hook, ns)) = &member else {
                 return;
             };
-            let (flavor, hook) = (m.flavor, m.hook);
-            let ns = m.namespace.clone();
+            let (flavor, hook) = (*flavor, *hook);
             match (flavor, input) {
-                (Flavor::Rooms, Input::Text(t)) => self.room_text(slot, &ns, hook, &t, out),
-                (Flavor::Lobby, Input::Text(t)) => self.lobby_text(slot, &ns, &t, out),
+                (Flavor::Rooms, Input::Text(t)) => self.room_text(slot, ns, hook, &t, out),
+                (Flavor::Lobby, Input::Text(t)) => self.lobby_text(slot, ns, &t, out),
                 (Flavor::SocketIo, Input::Text(t)) => self.sio_text(slot, hook, &t, out),
                 (_, Input::Binary) => self.reply_error(
                     slot,
@@ -139,7 +147,7 @@ impl Hub {
         let sio = (flavor == Flavor::SocketIo).then(|| SioState::new(eio));
         self.members[slot] = Some(Box::new(Member {
             flavor,
-            namespace: namespace.clone(),
+            namespace: Arc::from(&*namespace),
             hook,
             nick: None,
             socket_id: socket_id.clone(),

@@ -67,10 +67,11 @@ impl Hub {
                 }
             }
             RoomCommand::Notify { room, message } => {
+                let key = room_key(ns, &room);
                 // The name it joined this room under; else its last JOIN's name.
                 let sender: String = self
                     .rooms
-                    .name_of(slot, &room_key(ns, &room))
+                    .name_of(slot, &key)
                     .or_else(|| self.member(slot).and_then(|m| m.nick.as_deref()))
                     .unwrap_or(UNKNOWN_SENDER)
                     .to_string();
@@ -83,7 +84,7 @@ impl Hub {
                         message: message.get(),
                     });
                 } else {
-                    self.publish_event_raw(ns, &room, &sender, &message, Some(slot), out);
+                    self.fan_out_event(&key, ns, &room, &sender, &message, Some(slot), out);
                     if self.backplane {
                         out.report(HubEvent::Forward {
                             namespace: ns,
@@ -121,11 +122,26 @@ impl Hub {
         exclude: Option<usize>,
         out: &mut dyn Outlet,
     ) -> (usize, usize) {
+        let key = room_key(ns, room);
+        self.fan_out_event(&key, ns, room, sender, message, exclude, out)
+    }
+
+    /// The same for a room whose key the caller has made already.
+    #[allow(clippy::too_many_arguments)]
+    fn fan_out_event(
+        &mut self,
+        key: &str,
+        ns: &str,
+        room: &str,
+        sender: &str,
+        message: &RawValue,
+        exclude: Option<usize>,
+        out: &mut dyn Outlet,
+    ) -> (usize, usize) {
         let mut payload = std::mem::take(&mut self.payload);
         payload.clear();
         encode_event(&mut payload, sender, room, message);
-        let key = room_key(ns, room);
-        let r = out.fan_out(self.rooms.members(&key), ns, OP_TEXT, &payload, exclude);
+        let r = out.fan_out(self.rooms.members(key), ns, OP_TEXT, &payload, exclude);
         self.payload = payload;
         r
     }
