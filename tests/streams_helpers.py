@@ -25,6 +25,8 @@ import strict_client
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
 
+from scanbridge.config import TRUE_WORDS
+
 SCANBRIDGE = [sys.executable, "-m", "scanbridge"]
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -65,9 +67,12 @@ def field_set(url: str) -> tuple[bool, bool]:
     """(strict, acks) for a Streams URL: a connection without ?ext=1 or ?since= gets
     the documented field set, which every event must keep to (strict_client)."""
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
-    yes = ("1", "true", "yes")
-    ext = query.get("ext", [""])[0] in yes or query.get("watch", [""])[0] in yes or "since" in query
-    return not ext, query.get("acks", [""])[0] in yes
+
+    def on(name: str) -> bool:  # the server reads flags with the configuration's words
+        return query.get(name, [""])[0].strip().lower() in TRUE_WORDS
+
+    ext = on("ext") or on("watch") or "since" in query
+    return not ext, on("acks")
 
 
 def check_greeting(ev: dict[str, Any]) -> dict[str, Any]:

@@ -75,6 +75,21 @@ def test_cli_scan_reaches_clients_on_root_and_streams_alias(server: ServerProces
             assert "scan_bytes" not in ev  # valid UTF-8: no raw copy
 
 
+@pytest.mark.parametrize(
+    ("flag", "extended"),
+    [("1", True), ("on", True), ("TRUE", True), ("yes", True), ("0", False), ("no", False)],
+)
+def test_ext_flag_takes_the_configuration_words(
+    server: ServerProcess, flag: str, extended: bool
+) -> None:
+    """?ext= is read with the one list of true words (it once had its own, without
+    "on"); anything else is the documented field set (checked by the strict client)."""
+    with connect(server.url + f"/?ext={flag}") as c:
+        cli_scan(server.http_url, "FLAG-1")
+        ev = c.next_of("scan")
+        assert ("seq" in ev) == extended, ev
+
+
 def test_scan_without_device_serial_and_unicode_code(server: ServerProcess) -> None:
     with connect(server.url + "/?ext=1") as c:
         first = cli_scan(server.http_url, "Grüße €")
