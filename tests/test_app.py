@@ -111,6 +111,43 @@ async def test_callbacks_of_one_session_run_in_order(app: App) -> None:
     assert echoed == got
 
 
+async def test_overrides_may_await_the_default_callbacks(app: App) -> None:
+    """The default callbacks were ``async def``: an override that awaits
+    ``super()`` must keep working (and one that calls it plainly, too)."""
+    got: list[str] = []
+    closed = asyncio.Event()
+
+    @app.endpoint("/super")
+    class Chained(Endpoint):
+        async def on_connect(self, session: Session) -> None:
+            await super().on_connect(session)
+            got.append("connect")
+
+        async def on_text(self, session: Session, text: str) -> None:
+            await super().on_text(session, text)
+            got.append(text)
+            await session.send_text(text)
+
+        def on_binary(self, session: Session, data: bytes) -> None:
+            super().on_binary(session, data)  # a plain call is fine as well
+            got.append("binary")
+            session.send_nowait(data)
+
+        async def on_close(self, session: Session, code: int, reason: str) -> None:
+            await super().on_close(session, code, reason)
+            got.append("close")
+            closed.set()
+
+    await app.start()
+    async with websockets.connect(f"{app.url}/super") as ws:
+        await ws.send("a")
+        assert await asyncio.wait_for(ws.recv(), 5) == "a"
+        await ws.send(b"b")
+        assert await asyncio.wait_for(ws.recv(), 5) == b"b"
+    await asyncio.wait_for(closed.wait(), 5)
+    assert got == ["connect", "a", "binary", "close"]
+
+
 async def test_exception_reaches_on_error_and_server_survives(app: App, caplog) -> None:
     errors: list[BaseException] = []
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import _core
 from .core_handle import CoreHandle
-from .endpoint import Endpoint
+from .endpoint import NOTHING, Endpoint
 from .hooks import call_hook
 from .http import HTTPError, Request, Response, Router
 from .session import Headers, Session, SessionClosed
@@ -215,7 +215,7 @@ class Dispatcher:
         except Exception as e:
             self._error(s, e)
             r = None
-        if inspect.isawaitable(r):
+        if r is not NOTHING and inspect.isawaitable(r):
             s.busy = True
             self.spawn(self._drain(s, r, nbytes))
         elif nbytes >= 0:
@@ -238,7 +238,7 @@ class Dispatcher:
                 continue
             try:
                 r = fn(s, *args)
-                if inspect.isawaitable(r):
+                if r is not NOTHING and inspect.isawaitable(r):
                     await r
             except Exception as e:
                 self._error(s, e)
@@ -260,7 +260,7 @@ class Dispatcher:
             return  # the default on_error only logs
         try:
             r = s.endpoint.on_error(s, exc)
-            if inspect.isawaitable(r):
+            if r is not NOTHING and inspect.isawaitable(r):
                 self.spawn(self._guard(r))
         except Exception:
             log.exception("on_error raised")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Generator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,6 +18,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("scanbridge.endpoint")
 
 
+class _Nothing:
+    """What the default callbacks return: an awaitable that is already done.
+
+    An override may call them either way, ``super().on_text(s, t)`` or
+    ``await super().on_text(s, t)`` (the defaults were ``async def`` once);
+    the dispatcher knows this object and neither awaits it nor spawns a task
+    for it. One instance, reusable: awaiting it yields nothing and gives None.
+    """
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator that finishes at once
+
+    def __repr__(self) -> str:
+        return "scanbridge.endpoint.NOTHING"
+
+
+#: The already-done awaitable the default callbacks return.
+NOTHING: Awaitable[None] = _Nothing()
+
+
 class Endpoint:
     """Subclass and override what you need; each callback may be sync or async.
 
@@ -26,8 +49,10 @@ class Endpoint:
 
     The session callbacks are typed ``-> Awaitable[None] | None`` because the
     dispatcher awaits whatever awaitable they return and accepts None: an
-    override may be a plain ``def`` or an ``async def``. The defaults here are
-    plain functions that do nothing (nothing to await, no task spawned).
+    override may be a plain ``def`` or an ``async def``. The defaults do
+    nothing and return ``NOTHING``, an awaitable that is already done: an
+    override may ``await super().on_text(...)`` or call it plainly, and the
+    dispatcher spawns no task for it.
     """
 
     path: str = ""
@@ -42,17 +67,17 @@ class Endpoint:
         return None
 
     def on_connect(self, session: Session) -> Awaitable[None] | None:
-        return None
+        return NOTHING
 
     def on_text(self, session: Session, text: str) -> Awaitable[None] | None:
-        return None
+        return NOTHING
 
     def on_binary(self, session: Session, data: bytes) -> Awaitable[None] | None:
-        return None
+        return NOTHING
 
     def on_close(self, session: Session, code: int, reason: str) -> Awaitable[None] | None:
-        return None
+        return NOTHING
 
     def on_error(self, session: Session, exc: BaseException) -> Awaitable[None] | None:
         log.error("error in endpoint %s, session %s: %r", self.path, session.id, exc, exc_info=exc)
-        return None
+        return NOTHING
