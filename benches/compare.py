@@ -117,8 +117,8 @@ def server_command(
     name: str, port: int, scenario: str, sb_extra: tuple[str, ...] = ()
 ) -> list[str] | None:
     if name == "scanbridge":
-        # SCANBRIDGE_BIN: a scanbridge executable of another venv (e.g. a release build).
-        exe = Path(os.environ.get("SCANBRIDGE_BIN", ROOT / ".venv" / "bin" / "scanbridge"))
+        # BENCH_SCANBRIDGE_BIN: a scanbridge executable of another venv (e.g. a release build).
+        exe = Path(os.environ.get("BENCH_SCANBRIDGE_BIN", ROOT / ".venv" / "bin" / "scanbridge"))
         path = str(exe) if exe.exists() else shutil.which("scanbridge")
         if not path:
             return None

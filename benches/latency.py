@@ -26,7 +26,7 @@ from scanbridge import _core
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--count", type=int, default=300)
-    ap.add_argument("--scanbridge", default=os.environ.get("SCANBRIDGE_BIN", "scanbridge"))
+    ap.add_argument("--scanbridge", default=os.environ.get("BENCH_SCANBRIDGE_BIN", "scanbridge"))
     args = ap.parse_args()
     tmp = tempfile.mkdtemp()
     fifo = os.path.join(tmp, "scanner.fifo")

@@ -288,3 +288,37 @@ async def test_stop_closes_sessions_with_1001() -> None:
             await asyncio.wait_for(ws.recv(), 5)
         assert ei.value.rcvd is not None and ei.value.rcvd.code == 1001
     assert rec.events[-1][0] == "close"
+
+
+async def test_stop_shuts_the_core_down_when_a_subsystem_fails_to_stop(caplog) -> None:
+    """A subsystem whose stop() raises is logged; the sessions still get
+    1001, the port is released and the listener table is emptied."""
+
+    class BrokenBackplane:
+        def forward(self, *args: object) -> None:
+            pass
+
+        async def stop(self) -> None:
+            raise RuntimeError("backplane would not stop")
+
+    app = App(Config(port=0))
+    rec = Recorder()
+    app.endpoint("/s")(rec)
+    await app.start()
+    port = app.port
+    app.backplane = BrokenBackplane()
+    async with websockets.connect(f"{app.url}/s") as ws:
+        await asyncio.sleep(0.05)
+        with caplog.at_level(logging.ERROR, logger="scanbridge"):
+            await app.stop(timeout=3)
+        with pytest.raises(websockets.ConnectionClosed) as ei:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert ei.value.rcvd is not None and ei.value.rcvd.code == 1001
+    assert "stopping the backplane failed" in caplog.text
+    assert app.listeners == {}
+    with pytest.raises(OSError):
+        _, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+        w.close()
+    # and it can start again
+    await app.start()
+    await app.stop(timeout=1)

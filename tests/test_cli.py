@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from scanbridge.cli import LOG_FORMAT, main
 from scanbridge.config import Config, ConfigError, load_config
+from scanbridge.scanners import parse_scanner_spec
 
 PYTHON_SRC = Path(__file__).resolve().parents[1] / "python"
 PORT_RANGE = "must be an integer in [1024, 65535] (or 0 to pick a free port)"
@@ -348,3 +349,12 @@ def test_subprocess_check_config_env() -> None:
     proc = run_cli("check-config", extra_env={"SCANBRIDGE_PORT": "12345"})
     assert proc.returncode == 0, proc.stderr
     assert tomllib.loads(proc.stdout)["port"] == 12345
+
+
+def test_a_key_given_twice_is_an_error() -> None:
+    """`--scanner demo:grab=on,grab=off` and `--set port=1 --set port=2` used to
+    keep the last value silently; which one the user meant is not knowable."""
+    with pytest.raises(ConfigError, match=r"grab \(from --scanner\) is given twice"):
+        parse_scanner_spec("demo:grab=on,grab=off")
+    result = invoke("config-barcode", "--set", "port=9000", "--set", "port=9001", "--key", "k")
+    assert_config_error(result, "port", "--set", "given twice")

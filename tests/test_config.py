@@ -207,9 +207,37 @@ def test_env_log_level_case_insensitive() -> None:
     assert load_config(env={"SCANBRIDGE_LOG_LEVEL": "DEBUG"}).log_level == "debug"
 
 
-def test_unknown_env_vars_are_ignored() -> None:
-    env = {"SCANBRIDGE_NO_SUCH_KEY": "x", "SCANBRIDGE_PROT": "80", "PORT": "80"}
-    assert load_config(env=env) == Config()
+def test_unknown_scanbridge_env_vars_are_errors() -> None:
+    """A typo in a variable name is an error naming it, as an unknown TOML key
+    or flag is; variables without the prefix are not ours and are ignored."""
+    assert load_config(env={"PORT": "80", "SCANBRIDGE": "x"}) == Config()
+    message = error_of(env={"SCANBRIDGE_PROT": "80"})
+    assert message.startswith("config error: unknown key 'SCANBRIDGE_PROT' in the environment")
+    assert "did you mean 'SCANBRIDGE_PORT'" in message
+    assert "SCANBRIDGE_NO_SUCH_KEY" in error_of(env={"SCANBRIDGE_NO_SUCH_KEY": "x"})
+    # the name is upper case, as documented; a lower-case one is not read as the key
+    assert "SCANBRIDGE_port" in error_of(env={"SCANBRIDGE_port": "3000"})
+    # SCANBRIDGE_CONFIG names the file and is not a key
+    assert load_config(env={"SCANBRIDGE_CONFIG": ""}) == Config()
+
+
+def test_tables_given_in_python_are_built_and_checked() -> None:
+    """Config(admin={...}) builds the section (it used to keep the dict, which
+    failed later with an AttributeError), with the same errors as TOML."""
+    config = Config(admin={"port": 9000}, scanners=[{"source": "demo"}])
+    assert config.admin.port == 9000 and config.scanners[0].source == "demo"
+    with pytest.raises(ConfigError, match=r"admin\.port=1 is not allowed"):
+        Config(admin={"port": 1})
+    with pytest.raises(ConfigError, match=r"unknown key 'admin\.bogus'"):
+        Config(admin={"port": 9000, "bogus": 1})
+    with pytest.raises(ConfigError, match=r"scanners\[0\]\.source is missing"):
+        Config(scanners=[{"grab": True}])
+
+
+def test_an_optional_port_keeps_its_range(tmp_path: Path) -> None:
+    """[admin] port is `Port | None`: the port rule applies to it as to port."""
+    message = error_of(path=write(tmp_path, "[admin]\nport = 80\n"))
+    assert "admin.port=80" in message and "[1024, 65535]" in message
 
 
 def test_env_port_not_an_integer() -> None:

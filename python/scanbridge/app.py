@@ -496,33 +496,54 @@ class App:
             return
         if timeout is None:
             timeout = self.config.shutdown_timeout
-        if self.streams is not None:
-            await self.streams.stop()
-        if self.backplane is not None:
-            await self.backplane.stop()
-            self.backplane = None
-        core.shutdown(1001, "server shutting down")
         deadline = time.monotonic() + timeout
-        while core.connection_count() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-            self._dispatcher.dispatch(core.tick())
-        self._loop.remove_reader(core.fileno())
-        if self._tick_handle is not None:
-            self._tick_handle.cancel()
-            self._tick_handle = None
-        # Sessions still open get their on_close.
-        for conn in self.session_registry.conns():
-            self._dispatcher.dispatch([_core.CloseEvent(conn, 1006, "")])
-        current = asyncio.current_task()
-        pending = {t for t in self._tasks if t is not current and not t.done()}
-        if pending:
-            await asyncio.wait(pending, timeout=max(0.1, deadline - time.monotonic()))
-            for t in pending:
-                t.cancel()
-            await asyncio.wait(pending, timeout=1.0)
-        self._core = None
-        if self._stopping is not None:
-            self._stopping.set()
+        try:
+            # A subsystem that fails to stop is logged; the core is shut down anyway.
+            if self.streams is not None:
+                try:
+                    await self.streams.stop()
+                except Exception:
+                    log.exception("stopping the Streams service failed")
+            if self.backplane is not None:
+                try:
+                    await self.backplane.stop()
+                except Exception:
+                    log.exception("stopping the backplane failed")
+                self.backplane = None
+        finally:
+            await self._stop_core(core, deadline)
+
+    async def _stop_core(self, core: _core.Server, deadline: float) -> None:
+        """Shut the core down (1001), close what is left, cancel callbacks
+        still running at ``deadline``, unbind; each step runs whatever the
+        one before it did."""
+        assert self._loop is not None
+        try:
+            core.shutdown(1001, "server shutting down")
+            while core.connection_count() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+                self._dispatcher.dispatch(core.tick())
+        finally:
+            self._loop.remove_reader(core.fileno())
+            if self._tick_handle is not None:
+                self._tick_handle.cancel()
+                self._tick_handle = None
+            try:
+                # Sessions still open get their on_close.
+                for conn in self.session_registry.conns():
+                    self._dispatcher.dispatch([_core.CloseEvent(conn, 1006, "")])
+            finally:
+                current = asyncio.current_task()
+                pending = {t for t in self._tasks if t is not current and not t.done()}
+                if pending:
+                    await asyncio.wait(pending, timeout=max(0.1, deadline - time.monotonic()))
+                    for t in pending:
+                        t.cancel()
+                    await asyncio.wait(pending, timeout=1.0)
+                self._core = None
+                self.ports.clear(self.config.host, self.config.port)
+                if self._stopping is not None:
+                    self._stopping.set()
 
     async def serve(self) -> None:
         """Start, serve until ``stop()`` (or cancellation), then stop."""

@@ -297,6 +297,8 @@ def config_barcode(
         k = k.strip()
         if not eq or not k:
             raise ConfigError("is not KEY=VALUE", key="--set", value=item)
+        if k in changes:
+            raise ConfigError("is given twice: give each key once", key=k, source="--set")
         try:
             tp = field_type(Config, k)
         except KeyError:

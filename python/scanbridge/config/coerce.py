@@ -2,7 +2,6 @@
 tables coerced where lossless and built into sections, unknown keys reported
 with a "did you mean"."""
 
-import difflib
 import types
 import typing
 from collections.abc import Mapping
@@ -10,7 +9,16 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
 
-from .engine import Section, allowed_text, base_type, field_types, match_literal, section_type
+from .engine import (
+    Section,
+    allowed_text,
+    base_type,
+    build_section,
+    field_types,
+    match_literal,
+    section_type,
+    unknown_key,
+)
 from .errors import ConfigError
 
 __all__ = [
@@ -117,17 +125,6 @@ def coerce_value(value: Any, tp: Any, key: str, source: str) -> Any:
         return value
 
 
-def unknown_key(key: str, known: list[str], source: str) -> ConfigError:
-    """The error for a key that is not one of ``known`` (with a "did you mean")."""
-    leaf = key.rsplit(".", 1)[-1]
-    close = difflib.get_close_matches(leaf, known, n=3, cutoff=0.6)
-    if close:
-        hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
-    else:
-        hint = "known keys: " + ", ".join(known)
-    return ConfigError(f"unknown key {key!r} in {source}: {hint}")
-
-
 def coerce_table(
     cls: type[Section], table: Mapping[str, Any], source: str, prefix: str = ""
 ) -> dict[str, Any]:
@@ -143,15 +140,4 @@ def coerce_table(
 
 
 def _build(cls: type[Section], table: Mapping[str, Any], source: str, prefix: str) -> Section:
-    values = coerce_table(cls, table, source, prefix)
-    for field in msgspec.structs.fields(cls):
-        if field.required and field.name not in values:
-            raise ConfigError(
-                f"is missing: it is required, {allowed_text(field.type)}",
-                key=prefix + field.name,
-                source=source,
-            )
-    try:
-        return cls(**values)
-    except ConfigError as exc:
-        raise exc.within(prefix=prefix, source=source) from None
+    return build_section(cls, coerce_table(cls, table, source, prefix), prefix, source)

@@ -6,11 +6,12 @@ validates every field and then runs :meth:`Section.check`. This module also
 says in words what a type allows, for the one-line :class:`ConfigError`.
 """
 
+import difflib
 import functools
 import operator
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import msgspec
@@ -64,8 +65,14 @@ def base_type(tp: Any) -> Any:
 
 
 def _rules(tp: Any) -> list[Allowed]:
+    """The Allowed rules of ``tp``, or of ``X`` in ``X | None`` (None, where
+    allowed, needs no rule: the type check accepted it)."""
     if get_origin(tp) is Annotated:
         return [m for m in tp.__metadata__ if isinstance(m, Allowed)]
+    if get_origin(tp) in (typing.Union, types.UnionType):
+        members = [a for a in get_args(tp) if a is not type(None)]
+        if len(members) == 1:
+            return _rules(members[0])
     return []
 
 
@@ -169,7 +176,61 @@ def allowed_text(tp: Any) -> str:
     return rules[0].description if rules else _describe(tp)
 
 
-def _check_value(key: str, value: Any, tp: Any) -> None:
+def unknown_key(key: str, known: list[str], source: str) -> ConfigError:
+    """The error for a key that is not one of ``known`` (with a "did you mean")."""
+    leaf = key.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, known, n=3, cutoff=0.6)
+    if close:
+        hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+    else:
+        hint = "known keys: " + ", ".join(known)
+    return ConfigError(f"unknown key {key!r} in {source}: {hint}")
+
+
+def build_section(
+    cls: "type[Section]", values: Mapping[str, Any], prefix: str, source: str | None = None
+) -> "Section":
+    """``cls`` built from ``values`` (keys already read by type, or given in
+    Python); an unknown or missing key, or a bad value, is a ConfigError whose
+    key starts with ``prefix`` (``admin.``, ``scanners[0].``)."""
+    fields = field_types(cls)
+    for key in values:
+        if key not in fields:
+            raise unknown_key(prefix + key, list(fields), source or "the Python value")
+    for field in msgspec.structs.fields(cls):
+        if field.required and field.name not in values:
+            raise ConfigError(
+                f"is missing: it is required, {allowed_text(field.type)}",
+                key=prefix + field.name,
+                source=source,
+            )
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise exc.within(prefix=prefix, source=source) from None
+
+
+def _tables_as_sections(key: str, value: Any, tp: Any) -> Any:
+    """A table given as a dict (``Config(admin={"port": 8081})``), or a list of
+    them, built into its Section; anything else as it is."""
+    section = section_type(tp)
+    if section is not None and isinstance(value, dict):
+        return build_section(section, value, key + ".")
+    base = base_type(tp)
+    if get_origin(base) is list and isinstance(value, list):
+        item = section_type(get_args(base)[0])
+        if item is not None and any(isinstance(v, dict) for v in value):
+            return [
+                build_section(item, v, f"{key}[{i}].") if isinstance(v, dict) else v
+                for i, v in enumerate(value)
+            ]
+    return value
+
+
+def _check_value(key: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against ``tp``; return it (a table given as a dict
+    comes back as its Section)."""
+    value = _tables_as_sections(key, value, tp)
     base = base_type(tp)
     try:
         msgspec.convert(value, base, strict=True)
@@ -182,7 +243,7 @@ def _check_value(key: str, value: Any, tp: Any) -> None:
             raise ConfigError(
                 f"is not allowed: must be {_describe(tp)}", key=key, value=value
             ) from None
-    for rule in _rules(tp):
+    for rule in _rules(tp) if value is not None else ():
         if not rule.predicate(value):
             raise ConfigError(f"is not allowed: must be {rule.description}", key=key, value=value)
     # Nested sections validated themselves when built; check again for mutations.
@@ -192,6 +253,7 @@ def _check_value(key: str, value: Any, tp: Any) -> None:
         for i, item in enumerate(value):
             if isinstance(item, Section):
                 _validate_nested(f"{key}[{i}].", item)
+    return value
 
 
 def _validate_nested(prefix: str, section: "Section") -> None:
@@ -226,7 +288,10 @@ class Section(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     def validate(self) -> None:
         """Raise :class:`ConfigError` for the first bad value (types, ranges, cross-key rules)."""
         for key, tp in field_types(type(self)).items():
-            _check_value(key, getattr(self, key), tp)
+            value = getattr(self, key)
+            checked = _check_value(key, value, tp)
+            if checked is not value:
+                setattr(self, key, checked)
         self.check()
 
     def check(self) -> None:

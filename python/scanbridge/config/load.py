@@ -45,8 +45,9 @@ def load_config(
     ``path``: a TOML file; if None, ``$SCANBRIDGE_CONFIG`` if set, else no file.
     ``env``: the environment (default ``os.environ``); ``SCANBRIDGE_<KEY>`` sets
     ``<key>``, parsed by the key's type (bools: 1/true/yes/on, 0/false/no/off;
-    lists: comma-separated; unset optional values: empty). Other ``SCANBRIDGE_*``
-    variables are ignored.
+    lists: comma-separated; unset optional values: empty). Any other
+    ``SCANBRIDGE_*`` variable but ``SCANBRIDGE_CONFIG`` is an error (a typo
+    such as ``SCANBRIDGE_PROT`` would otherwise be silently without effect).
     ``overrides``: CLI flags by key; None means "not given". Strings are parsed
     like environment variables.
 
@@ -64,10 +65,13 @@ def load_config(
         values.update(coerce_table(Config, _read_toml(where), where))
         sources.update(dict.fromkeys(values, where))
 
-    for key, tp in fields.items():
-        var = ENV_PREFIX + key.upper()
-        if var in env and var not in RESERVED_ENV:
-            values[key] = parse_text(key, env[var], tp, var)
+    for var in env:
+        if var.startswith(ENV_PREFIX) and var not in RESERVED_ENV:
+            key = var.removeprefix(ENV_PREFIX).lower()
+            if key not in fields or var != ENV_PREFIX + key.upper():
+                known = [ENV_PREFIX + k.upper() for k in fields] + sorted(RESERVED_ENV)
+                raise unknown_key(var, known, "the environment")
+            values[key] = parse_text(key, env[var], fields[key], var)
             sources[key] = var
 
     for key, value in (overrides or {}).items():

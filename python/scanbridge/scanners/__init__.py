@@ -96,6 +96,8 @@ def parse_scanner_spec(spec: str) -> ScannerConfig:
                 )
             if key not in known:
                 raise unknown_key(key, known, flag)
+            if key in values:
+                raise ConfigError("is given twice: give each key once", key=key, source=flag)
             if key == "terminators":
                 text = text.replace("+", ",")
             values[key] = parse_text(key, text.strip(), field_type(ScannerConfig, key), flag)
