@@ -221,6 +221,24 @@ async def test_send_after_close_raises(app: App) -> None:
         await sessions[0].send_text("late")
     with pytest.raises(ValueError, match="close code"):
         await sessions[0].close(1005)
+    with pytest.raises(ValueError, match="close reason is 124 bytes, at most 123"):
+        await sessions[0].close(1000, "é" * 62)
+
+
+def test_one_close_rule_for_sessions_client_and_admin() -> None:
+    """The rule lives in Rust (wire::close::check_close_request); the text a
+    session, the client and the admin API give is the core's."""
+    from scanbridge import _core
+    from scanbridge.client.errors import check_close
+
+    assert _core.close_problem(1000) is None
+    assert _core.close_problem(4999, "x" * 123) is None
+    for code in (999, 1004, 1005, 1006, 1015, 2999, 5000, -1, 2**40):
+        assert _core.close_problem(code) == (
+            f"close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"
+        )
+    with pytest.raises(ValueError, match="close reason is 124 bytes"):
+        check_close(1000, "x" * 124)
 
 
 async def test_unknown_path_is_404_and_origin_is_checked(app: App) -> None:

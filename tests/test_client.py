@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import random
 import ssl
 import time
@@ -235,6 +236,29 @@ async def test_callbacks_reconnect_after_server_restart() -> None:
     assert session.closed
     await asyncio.wait_for(session.wait_closed(), WAIT)
     assert len(connects) == 2 and len(closes) == 2
+
+
+async def test_a_callback_that_raises_is_logged_and_the_session_goes_on(app: App, caplog) -> None:
+    """Client callbacks run through the one hook runner: an exception is logged
+    with its traceback and does not end the receive loop."""
+    texts: list[str] = []
+
+    def on_text(session: ClientSession, text: str) -> None:
+        texts.append(text)
+        if text == "boom":
+            raise ValueError("callback failed on purpose")
+
+    with caplog.at_level(logging.ERROR, logger="scanbridge"):
+        session = await scanbridge.connect(echo_url(app), on_text=on_text)
+        try:
+            await session.send_text("boom")
+            await session.send_text("after")
+            await until(lambda: texts == ["boom", "after"])
+        finally:
+            await session.close()
+    failed = [r for r in caplog.records if "on_text of client session" in r.getMessage()]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert "callback failed on purpose" in caplog.text
 
 
 async def test_reconnect_gives_up_after_max_retries() -> None:

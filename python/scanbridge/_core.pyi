@@ -8,6 +8,8 @@ DeflateError, RoomError), defined there only.
 from typing import Any, ClassVar, Self, TypeAlias, final
 
 __all__ = [
+    "LOBBY_NAMESPACE",
+    "ROOM_NAMESPACES",
     "BinaryEvent",
     "ClientCodec",
     "CloseEvent",
@@ -29,7 +31,7 @@ __all__ = [
     "client_accept_key",
     "client_deflate_accept",
     "client_deflate_offer",
-    "close_code_problem",
+    "close_problem",
     "count_messages",
     "deflate_message",
     "encode_frame",
@@ -48,6 +50,11 @@ __all__ = [
 ]
 
 __version__: str
+
+#: The namespaces whose members meet in rooms (hub::ROOM_NAMESPACES).
+ROOM_NAMESPACES: tuple[str, ...]
+#: The lobby's namespace (hub::LOBBY_NAMESPACE).
+LOBBY_NAMESPACE: str
 
 # Events: what Server.poll(), tick() and accept() return (rust/py/src/events.rs).
 # Immutable; compared by value; `match` takes their fields by position.
@@ -421,8 +428,9 @@ class Server:
 
 def self_signed_cert(names: list[str]) -> tuple[str, str, str]: ...
 def load_pem_files(certfile: str, keyfile: str) -> tuple[bytes, bytes]: ...
-def close_code_problem(code: int) -> str | None:
-    """None when ``code`` may be sent in a close frame, else why not (one line)."""
+def close_problem(code: int, reason: str = "") -> str | None:
+    """None when a close with ``code`` and ``reason`` may be sent (an RFC 6455
+    code, a reason of at most 123 bytes), else why not (one line)."""
 
 def origin_allowed(origin: str | None, patterns: list[str]) -> bool:
     """The WebSocket upgrade's Origin rule (rust/py/src/rules.rs), for HTTP routes."""

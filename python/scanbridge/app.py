@@ -361,9 +361,10 @@ class App:
             core.add_endpoint(["/echo"], "echo")
         if c.rooms:
             hook = bool(self._room_hooks)
-            for ns in ("layout", "bus"):
+            for ns in _core.ROOM_NAMESPACES:
                 core.add_endpoint([f"/{ns}"], "rooms", namespace=ns, room_hook=hook)
-            core.add_endpoint(["/lobby"], "lobby", namespace="lobby")
+            lobby = _core.LOBBY_NAMESPACE
+            core.add_endpoint([f"/{lobby}"], "lobby", namespace=lobby)
             # Socket.IO clients (websocket transport) on the same namespaces;
             # Engine.IO v4 expects the server to ping every pingInterval.
             core.add_endpoint(

@@ -21,6 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .errors import ScanbridgeError
 from .http import Request, Response
 
 __all__ = [
@@ -150,7 +151,7 @@ def request_token(request: Any, query_param: str = "token") -> str | None:
     return request.query.get(query_param) or None
 
 
-class CredentialError(Exception):
+class CredentialError(ScanbridgeError):
     """No usable credentials: ``reason`` is ``missing`` or ``malformed``."""
 
     def __init__(self, reason: str, message: str) -> None:

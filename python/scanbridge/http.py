@@ -16,6 +16,7 @@ from urllib.parse import unquote
 
 import msgspec
 
+from .errors import ScanbridgeError
 from .session import Headers, parse_query
 
 
@@ -93,7 +94,7 @@ class Response:
         return cls(status, json.dumps(obj).encode(), [("Content-Type", "application/json")])
 
 
-class HTTPError(Exception):
+class HTTPError(ScanbridgeError):
     """Raise in a handler to answer with this status and a JSON error body."""
 
     def __init__(self, status: int, message: str) -> None:

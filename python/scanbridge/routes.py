@@ -113,8 +113,9 @@ def install_routes(app: RouteHost) -> None:
     @app.route("POST", "/api/rooms/{namespace}/{room}")
     async def post_room(request: Request) -> Response:
         ns = request.params["namespace"]
-        if ns not in ("layout", "bus", "lobby"):
-            raise HTTPError(404, f"no namespace {ns!r} (layout, bus, lobby)")
+        known = (*_core.ROOM_NAMESPACES, _core.LOBBY_NAMESPACE)
+        if ns not in known:
+            raise HTTPError(404, f"no namespace {ns!r} ({', '.join(known)})")
         return await publish_http(ns, request.params["room"], request)
 
     @app.route("POST", "/bus-message/{room}")

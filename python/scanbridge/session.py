@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from . import _core
-from .errors import QueueFull
+from .errors import QueueFull, ScanbridgeError
 
 if TYPE_CHECKING:
     from .core_handle import CoreHandle
 
 
-class SessionClosed(ConnectionError):
+class SessionClosed(ScanbridgeError, ConnectionError):
     """The session is closed (or its outbound queue overflowed and it is closing)."""
 
 
@@ -164,11 +164,9 @@ class Session:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; on_close follows when it completes."""
-        problem = _core.close_code_problem(code)
+        problem = _core.close_problem(code, reason)
         if problem is not None:
             raise ValueError(problem)
-        if len(reason.encode()) > 123:
-            raise ValueError("close reason is longer than 123 bytes")
         self.failed = True
         self._core.close(self.conn, code, reason)
 

@@ -186,12 +186,10 @@ class Admin:
             code = int(q.get("code") or 1000)
         except ValueError:
             raise HTTPError(400, f"code={q['code']!r} is not an integer") from None
-        problem = _core.close_code_problem(code)
+        reason = q.get("reason", "")
+        problem = _core.close_problem(code, reason)
         if problem is not None:
             raise HTTPError(400, problem)
-        reason = q.get("reason", "")
-        if len(reason.encode()) > 123:
-            raise HTTPError(400, "reason is longer than 123 bytes")
         if s is not None:
             await s.close(code, reason)
         else:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from .. import _core
+from ..errors import ScanbridgeError
 from ..session import Headers, SessionClosed
 
 __all__ = ["ConnectionClosed", "HandshakeError", "check_close"]
 
 
-class HandshakeError(Exception):
+class HandshakeError(ScanbridgeError):
     """The server did not upgrade the connection.
 
     ``status`` is the HTTP status (``None`` when no valid HTTP response came),
@@ -47,8 +48,6 @@ class ConnectionClosed(SessionClosed):
 
 
 def check_close(code: int, reason: str) -> None:
-    problem = _core.close_code_problem(code)
+    problem = _core.close_problem(code, reason)
     if problem is not None:
         raise ValueError(problem)
-    if len(reason.encode()) > 123:
-        raise ValueError("close reason is longer than 123 bytes")

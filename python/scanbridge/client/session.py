@@ -4,13 +4,13 @@ and :func:`connect`, which opens one."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import ssl as ssl_module
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from ..hooks import call_hook
 from ..session import Headers
 from .errors import ConnectionClosed, check_close
 from .handshake import open_connection
@@ -182,16 +182,8 @@ class ClientSession:
 
     async def _call(self, name: str, *args: Any) -> None:
         cb = getattr(self._opts, name)
-        if cb is None:
-            return
-        try:
-            r = cb(self, *args)
-            if inspect.isawaitable(r):
-                await r
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("error in %s of client session %s (%s)", name, self.id, self.url)
+        if cb is not None:
+            await call_hook(cb, self, *args, log=log, what=f"{name} of client session {self.id}")
 
     async def _run(self) -> None:
         try:

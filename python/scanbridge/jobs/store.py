@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ScanbridgeError
+
 if TYPE_CHECKING:
     from ..session import Session
 
@@ -31,7 +33,7 @@ RESERVED = frozenset(
 INITIAL_STATUS = "QUEUED"
 
 
-class JobError(ValueError):
+class JobError(ScanbridgeError, ValueError):
     """A bad argument; ``field`` names it (REST answers 400 with it)."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -44,7 +46,7 @@ class JobExists(JobError):
     """A job with this id exists already (REST: 409)."""
 
 
-class UnknownJob(KeyError):
+class UnknownJob(ScanbridgeError, KeyError):
     """No job with this id (REST: 404)."""
 
     def __init__(self, job_id: str) -> None:

@@ -10,12 +10,13 @@ from typing import Any
 
 from ..auth import CredentialError, bearer_token, unauthorized
 from ..config import ConfigError, JobsConfig
+from ..errors import ScanbridgeError
 from ..http import Request, Response
 
 NO_KEY = "no JWT key is configured (set [jobs] jwt_secret or jwt_public_key)"
 
 
-class TokenError(Exception):
+class TokenError(ScanbridgeError):
     """A token that is not accepted; ``reason`` is one of
     ``missing``, ``malformed``, ``bad_signature``, ``expired``, ``invalid``, ``no_key``."""
 

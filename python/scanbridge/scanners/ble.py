@@ -9,6 +9,7 @@ import os
 from typing import Any
 
 from ..config import ScannerConfig
+from ..errors import ScanbridgeError
 from ..retry import Backoff
 from ..scan import Scan
 from .base import DeviceInfo, Sink, Source
@@ -18,7 +19,7 @@ log = logging.getLogger("scanbridge.scanners.ble")
 DBUS_SYSTEM_SOCKET = "/run/dbus/system_bus_socket"
 
 
-class BleUnavailable(RuntimeError):
+class BleUnavailable(ScanbridgeError, RuntimeError):
     """No BLE stack to talk to (no bleak, or no BlueZ over D-Bus)."""
 
 

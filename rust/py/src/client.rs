@@ -9,7 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
-use scanbridge_core::wire::close::{close_payload, is_valid_wire_code, NO_STATUS};
+use scanbridge_core::wire::close::{
+    close_payload, is_valid_wire_code, CloseRequestError, NO_STATUS,
+};
 use scanbridge_core::wire::frame::{
     encode_header, header_len, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT,
 };
@@ -205,9 +207,9 @@ impl ClientCodec {
             None if reason.is_empty() => {}
             None => return Err(PyValueError::new_err("a close reason needs a code")),
             Some(c) if !is_valid_wire_code(c) => {
-                return Err(PyValueError::new_err(format!(
-                    "close code {c} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"
-                )))
+                return Err(PyValueError::new_err(
+                    CloseRequestError::Code(c.into()).to_string(),
+                ))
             }
             Some(c) => close_payload(c, reason, &mut payload),
         }

@@ -4,14 +4,16 @@ use pyo3::prelude::*;
 use scanbridge_core::wire::close;
 use scanbridge_core::wire::handshake::Request;
 
-/// The close-code rule (RFC 6455 7.4, `wire::close::is_valid_wire_code`):
-/// `None` when `code` may be sent in a close frame, else the one-line reason
-/// (the same text for the client, sessions and the admin API).
+/// The rule for a close an application asks for (`wire::close::check_close_request`:
+/// RFC 6455 7.4 codes, a reason of at most 123 bytes): `None` when it may be
+/// sent, else the one-line reason (the same text for the client, sessions and
+/// the admin API).
 #[pyfunction]
-fn close_code_problem(code: i64) -> Option<String> {
-    let ok = u16::try_from(code).is_ok_and(close::is_valid_wire_code);
-    (!ok)
-        .then(|| format!("close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"))
+#[pyo3(signature = (code, reason = ""))]
+fn close_problem(code: i64, reason: &str) -> Option<String> {
+    close::check_close_request(code, reason)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// The WebSocket upgrade's origin policy (`io::conn` with
@@ -58,8 +60,11 @@ fn member_field_room_key(field: &str) -> Option<&str> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let rooms = pyo3::types::PyTuple::new(m.py(), scanbridge_core::hub::ROOM_NAMESPACES)?;
+    m.add("ROOM_NAMESPACES", rooms)?;
+    m.add("LOBBY_NAMESPACE", scanbridge_core::hub::LOBBY_NAMESPACE)?;
     m.add_function(wrap_pyfunction!(origin_allowed, m)?)?;
-    m.add_function(wrap_pyfunction!(close_code_problem, m)?)?;
+    m.add_function(wrap_pyfunction!(close_problem, m)?)?;
     m.add_function(wrap_pyfunction!(room_key, m)?)?;
     m.add_function(wrap_pyfunction!(member_field, m)?)?;
     m.add_function(wrap_pyfunction!(member_field_room_key, m)?)?;

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Final, Literal, TypeAlias, get_args
 
 import msgspec
 
+from ...errors import ScanbridgeError
 from .event_builders import error_event
 from .vocabulary import (
     CONNECTIVITY_SERIALS_MAX,
@@ -99,7 +100,7 @@ COMMAND_CLASSES: Final[dict[str, type[Command]]] = {
 COMMAND_TYPES: Final = tuple(sorted(COMMAND_CLASSES))
 
 
-class CommandError(ValueError):
+class CommandError(ScanbridgeError, ValueError):
     """A command that cannot be carried out as sent (answered with an ``errors`` event).
 
     ``error_code`` is ``ERROR_INVALID_COMMAND``; ``reference_id`` is the

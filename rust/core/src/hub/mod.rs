@@ -36,6 +36,12 @@ pub use socketio::{event_prefix as socketio_event_prefix, open_packet as socketi
 
 use members::Member;
 
+/// The namespaces whose members meet in rooms (`/layout`, `/bus`; Socket.IO
+/// `/layout`, `/bus`).
+pub const ROOM_NAMESPACES: [&str; 2] = ["layout", "bus"];
+/// The lobby's namespace (`/lobby`; Socket.IO `/lobby`).
+pub const LOBBY_NAMESPACE: &str = "lobby";
+
 /// Rooms, lobbies and Socket.IO state of every hub connection.
 #[derive(Default)]
 pub struct Hub {

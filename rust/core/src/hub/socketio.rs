@@ -3,10 +3,10 @@
 //! JOIN of /layout; pushes go out as `42/layout,["EVENT",{...}]`.
 
 use super::outlet::Outlet;
-use super::{room_key, Hub};
+use super::{room_key, Hub, LOBBY_NAMESPACE, ROOM_NAMESPACES};
 
 /// Namespaces a Socket.IO client may connect to.
-const NAMESPACES: [&str; 3] = ["layout", "bus", "lobby"];
+const NAMESPACES: [&str; 3] = [ROOM_NAMESPACES[0], ROOM_NAMESPACES[1], LOBBY_NAMESPACE];
 
 /// A Socket.IO connection's state.
 pub(super) struct SioState {
@@ -112,7 +112,7 @@ impl Hub {
                 out.send(slot, &ok);
             }
             '1' => {
-                if ns == "lobby" {
+                if ns == LOBBY_NAMESPACE {
                     self.lobby_leave(slot, out);
                 } else if !ns.is_empty() {
                     let prefix = room_key(ns, "");
@@ -134,10 +134,10 @@ impl Hub {
             '2' => {
                 // An ack id may sit between the namespace and the array.
                 let args = rest.trim_start_matches(|c: char| c.is_ascii_digit());
-                match ns {
-                    "layout" | "bus" => self.room_text(slot, ns, hook, args, out),
-                    "lobby" => self.lobby_text(slot, ns, args, out),
-                    _ => {}
+                if ROOM_NAMESPACES.contains(&ns) {
+                    self.room_text(slot, ns, hook, args, out);
+                } else if ns == LOBBY_NAMESPACE {
+                    self.lobby_text(slot, ns, args, out);
                 }
             }
             _ => {}

@@ -17,6 +17,49 @@ pub fn is_valid_wire_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
+/// The longest close reason a close frame carries (125 bytes of control
+/// payload, less the 2-byte code).
+pub const MAX_REASON_BYTES: usize = 123;
+
+/// Why a close that an application asked for cannot be sent as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseRequestError {
+    /// The code may not be put on the wire (see [`is_valid_wire_code`]).
+    Code(i64),
+    /// The reason is longer than [`MAX_REASON_BYTES`] (its length in bytes).
+    ReasonTooLong(usize),
+}
+
+impl std::fmt::Display for CloseRequestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Code(code) => write!(
+                f,
+                "close code {code} may not be sent (use 1000-1003, 1007-1014, 3000-4999)"
+            ),
+            Self::ReasonTooLong(n) => write!(
+                f,
+                "close reason is {n} bytes, at most {MAX_REASON_BYTES} can be sent"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CloseRequestError {}
+
+/// The rule for a close an application asks for (a session, the client, the
+/// admin API): a code that may be sent and a reason that fits the frame.
+/// (A reason the server makes itself is cut to fit by [`close_payload`].)
+pub fn check_close_request(code: i64, reason: &str) -> Result<(), CloseRequestError> {
+    if !u16::try_from(code).is_ok_and(is_valid_wire_code) {
+        return Err(CloseRequestError::Code(code));
+    }
+    if reason.len() > MAX_REASON_BYTES {
+        return Err(CloseRequestError::ReasonTooLong(reason.len()));
+    }
+    Ok(())
+}
+
 /// Why a connection is being failed: a code and a short reason for the peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CloseError {
@@ -62,7 +105,7 @@ pub fn close_payload(code: u16, reason: &str, out: &mut Vec<u8>) {
         return;
     }
     out.extend_from_slice(&code.to_be_bytes());
-    let mut end = reason.len().min(123);
+    let mut end = reason.len().min(MAX_REASON_BYTES);
     while !reason.is_char_boundary(end) {
         end -= 1;
     }
@@ -72,6 +115,32 @@ pub fn close_payload(code: u16, reason: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_requests() {
+        assert_eq!(check_close_request(1000, ""), Ok(()));
+        assert_eq!(check_close_request(4999, &"é".repeat(61)), Ok(())); // 122 bytes
+        assert_eq!(
+            check_close_request(1005, ""),
+            Err(CloseRequestError::Code(1005))
+        );
+        assert_eq!(
+            check_close_request(-1, ""),
+            Err(CloseRequestError::Code(-1))
+        );
+        assert_eq!(
+            check_close_request(70_000, ""),
+            Err(CloseRequestError::Code(70_000))
+        );
+        assert_eq!(
+            check_close_request(1000, &"a".repeat(124)),
+            Err(CloseRequestError::ReasonTooLong(124))
+        );
+        assert_eq!(
+            CloseRequestError::ReasonTooLong(124).to_string(),
+            "close reason is 124 bytes, at most 123 can be sent"
+        );
+    }
 
     #[test]
     fn codes() {
