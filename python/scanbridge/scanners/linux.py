@@ -20,10 +20,6 @@ EVIOCGRAB = _ioc(_IOC_WRITE, "E", 0x90, 4)
 KEY_MAX = 0x2FF
 
 
-def eviocgname(length: int = 256) -> int:
-    return _ioc(_IOC_READ, "E", 0x06, length)
-
-
 def eviocgkey(length: int = (KEY_MAX + 7) // 8 + 1) -> int:
     return _ioc(_IOC_READ, "E", 0x18, length)
 

@@ -4,7 +4,7 @@
 use super::outlet::Outlet;
 use super::protocol::{
     encode_joined, encode_left, encode_message, encode_peers, encode_rtcsignal,
-    parse_lobby_command, LobbyCommand, ProtocolError,
+    parse_lobby_command, ErrorCode, LobbyCommand, ProtocolError,
 };
 use super::{room_key, Hub};
 use crate::wire::frame::OP_TEXT;
@@ -23,7 +23,7 @@ impl Hub {
                     self.lobby_leave(slot, out);
                 } else {
                     let e = ProtocolError::new(
-                        ProtocolError::INVALID_FIELD,
+                        ErrorCode::InvalidField,
                         format!("LEAVE: not in lobby {lobby:?}"),
                     );
                     self.reply_error(slot, ns, &e, out);
@@ -32,7 +32,7 @@ impl Hub {
             LobbyCommand::Broadcast { message } => {
                 let Some(key) = self.member(slot).and_then(|m| m.lobby.clone()) else {
                     let e = ProtocolError::new(
-                        ProtocolError::INVALID_FIELD,
+                        ErrorCode::InvalidField,
                         "BROADCAST: JOIN a lobby first",
                     );
                     return self.reply_error(slot, ns, &e, out);
@@ -50,7 +50,7 @@ impl Hub {
                 }
                 None => {
                     let e = ProtocolError::new(
-                        ProtocolError::INVALID_FIELD,
+                        ErrorCode::InvalidField,
                         format!("RTCSIGNAL: no socket {to:?}"),
                     );
                     self.reply_error(slot, ns, &e, out);

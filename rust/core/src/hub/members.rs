@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::outlet::{HubEvent, Outlet};
-use super::protocol::ProtocolError;
+use super::protocol::{ErrorCode, ProtocolError};
 use super::socketio::SioState;
 use super::{new_socket_id, Hub};
 
@@ -46,6 +46,38 @@ pub enum Input {
     Text(String),
     /// A binary message (hub traffic is JSON text): answered with an ERROR.
     Binary,
+}
+
+impl Input {
+    /// The `Opened` input of a new hub connection of `flavor`, from its
+    /// endpoint (`namespace`, `hook`, the ping interval it was given) and the
+    /// upgrade's query string (Engine.IO `EIO=3|4`, the lobby's `lobbyId`).
+    pub fn opened(
+        flavor: Flavor,
+        namespace: &str,
+        hook: bool,
+        query: &str,
+        ping_interval: Option<std::time::Duration>,
+    ) -> Input {
+        let param = |name: &str| crate::wire::handshake::query_param(query, name);
+        Input::Opened {
+            flavor,
+            namespace: namespace.into(),
+            hook,
+            eio: super::socketio::eio_version(param("EIO").as_deref()),
+            ping_interval_ms: ping_interval
+                .unwrap_or(super::socketio::DEFAULT_PING_INTERVAL)
+                .as_millis() as u64,
+            lobby: param("lobbyId"),
+        }
+    }
+
+    /// Whether the connection this input opens is pinged in band (an
+    /// Engine.IO v4 `2` packet, [`PING_PACKET`](super::socketio::PING_PACKET))
+    /// rather than with WebSocket pings.
+    pub fn pings_in_band(&self) -> bool {
+        matches!(self, Input::Opened { flavor: Flavor::SocketIo, eio, .. } if *eio >= 4)
+    }
 }
 
 /// The sender of a NOTIFY before its socket JOINed anything.
@@ -115,7 +147,7 @@ impl Hub {
                     slot,
                     "",
                     &ProtocolError::new(
-                        ProtocolError::INVALID_MESSAGE,
+                        ErrorCode::InvalidMessage,
                         "room messages are JSON text, not binary",
                     ),
                     out,

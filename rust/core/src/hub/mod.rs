@@ -32,7 +32,10 @@ pub use keys::{
 pub use members::{Flavor, Input, ERRORS_PER_WINDOW, ERROR_WINDOW};
 pub use outlet::{HubEvent, Outlet};
 pub use rooms::{RoomError, RoomId, Rooms};
-pub use socketio::{event_prefix as socketio_event_prefix, open_packet as socketio_open_packet};
+pub use socketio::{
+    event_prefix as socketio_event_prefix, open_packet as socketio_open_packet,
+    PING_PACKET as SOCKETIO_PING_PACKET,
+};
 
 use members::Member;
 

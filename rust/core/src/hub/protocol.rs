@@ -18,7 +18,7 @@
 //!
 //! Decisions (where the seed and PROTOCOLS.md leave room):
 //! - Types are case-sensitive, as Socket.IO event names were in the
-//!   original: `"join"` is [`ProtocolError::UNKNOWN_TYPE`].
+//!   original: `"join"` is [`ErrorCode::UnknownType`].
 //! - The array must have exactly two elements.
 //! - An object payload may carry other keys (ignored); a repeated key takes
 //!   its last value (JavaScript `JSON.parse`); a key whose value is `null`
@@ -169,36 +169,59 @@ fn owned_raw(r: Cow<'_, RawValue>) -> Cow<'static, RawValue> {
     Cow::Owned(r.into_owned())
 }
 
+/// The `code` of an `["ERROR", {...}]` reply (PROTOCOLS.md 2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The frame is not JSON, or a string payload does not hold JSON.
+    InvalidJson,
+    /// Valid JSON of the wrong shape: not a two-element array, TYPE not a
+    /// string, payload of the wrong kind (e.g. a number where an object is
+    /// needed).
+    InvalidMessage,
+    /// TYPE is a string but not a type of this namespace.
+    UnknownType,
+    /// A required field is absent (or `null`).
+    MissingField,
+    /// A field has the wrong type, is empty or is too long.
+    InvalidField,
+    /// A JOIN past the rooms one connection may be in
+    /// (`ServerConfig::max_rooms_per_connection`).
+    TooManyRooms,
+}
+
+impl ErrorCode {
+    /// The code as it goes on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "INVALID_JSON",
+            Self::InvalidMessage => "INVALID_MESSAGE",
+            Self::UnknownType => "UNKNOWN_TYPE",
+            Self::MissingField => "MISSING_FIELD",
+            Self::InvalidField => "INVALID_FIELD",
+            Self::TooManyRooms => "TOO_MANY_ROOMS",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a client message was refused; sent back as
 /// `["ERROR", {"code": code, "message": message}]` (see
 /// [`ProtocolError::encode`]), the connection staying open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtocolError {
-    /// One of the associated constants below.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Human-readable, names what was wrong (type and field).
     pub message: String,
 }
 
 impl ProtocolError {
-    /// The frame is not JSON, or a string payload does not hold JSON.
-    pub const INVALID_JSON: &'static str = "INVALID_JSON";
-    /// Valid JSON of the wrong shape: not a two-element array, TYPE not a
-    /// string, payload of the wrong kind (e.g. a number where an object is
-    /// needed).
-    pub const INVALID_MESSAGE: &'static str = "INVALID_MESSAGE";
-    /// TYPE is a string but not a type of this namespace.
-    pub const UNKNOWN_TYPE: &'static str = "UNKNOWN_TYPE";
-    /// A required field is absent (or `null`).
-    pub const MISSING_FIELD: &'static str = "MISSING_FIELD";
-    /// A field has the wrong type, is empty or is too long.
-    pub const INVALID_FIELD: &'static str = "INVALID_FIELD";
-    /// A JOIN past the rooms one connection may be in
-    /// (`ServerConfig::max_rooms_per_connection`).
-    pub const TOO_MANY_ROOMS: &'static str = "TOO_MANY_ROOMS";
-
-    /// An error with one of the codes above.
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with `code`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -207,7 +230,7 @@ impl ProtocolError {
 
     /// Append `["ERROR", {"code": .., "message": ..}]` to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        encode_error(out, self.code, &self.message);
+        encode_error(out, self.code.as_str(), &self.message);
     }
 }
 
@@ -305,7 +328,7 @@ fn lobby_from_object<'b>(
 fn envelope(text: &str) -> Result<(Cow<'_, str>, &RawValue), ProtocolError> {
     let shape: Shape<'_> = serde_json::from_str(text).map_err(|e| {
         ProtocolError::new(
-            ProtocolError::INVALID_JSON,
+            ErrorCode::InvalidJson,
             format!("message is not valid JSON: {e}"),
         )
     })?;
@@ -313,13 +336,13 @@ fn envelope(text: &str) -> Result<(Cow<'_, str>, &RawValue), ProtocolError> {
         Shape::Pair(ty, payload) => (ty, payload),
         Shape::Arity(n) => {
             return Err(ProtocolError::new(
-                ProtocolError::INVALID_MESSAGE,
+                ErrorCode::InvalidMessage,
                 format!("message must be a two-element array [TYPE, payload], got {n} element(s)"),
             ))
         }
         Shape::NotArray(kind) => {
             return Err(ProtocolError::new(
-                ProtocolError::INVALID_MESSAGE,
+                ErrorCode::InvalidMessage,
                 format!("message must be a JSON array [TYPE, payload], got {kind}"),
             ))
         }
@@ -327,7 +350,7 @@ fn envelope(text: &str) -> Result<(Cow<'_, str>, &RawValue), ProtocolError> {
     match decode_str(ty) {
         Some(ty) => Ok((ty, payload)),
         None => Err(ProtocolError::new(
-            ProtocolError::INVALID_MESSAGE,
+            ErrorCode::InvalidMessage,
             format!(
                 "message TYPE (first element) must be a string, got {}",
                 kind(ty)
@@ -345,7 +368,7 @@ fn unknown_type(ty: &str, known: &str) -> ProtocolError {
         message.push_str("; types are case-sensitive");
     }
     message.push(')');
-    ProtocolError::new(ProtocolError::UNKNOWN_TYPE, message)
+    ProtocolError::new(ErrorCode::UnknownType, message)
 }
 
 /// The payload object of a command: borrowed from the frame, or parsed from
@@ -361,7 +384,7 @@ fn payload_object<'a>(ty: &str, payload: &'a RawValue) -> Result<Object<'a>, Pro
         b'"' => {}
         _ => {
             return Err(ProtocolError::new(
-                ProtocolError::INVALID_MESSAGE,
+                ErrorCode::InvalidMessage,
                 format!(
                     "{ty} payload must be an object (or a string holding a JSON object), got {}",
                     kind(payload)
@@ -371,7 +394,7 @@ fn payload_object<'a>(ty: &str, payload: &'a RawValue) -> Result<Object<'a>, Pro
     }
     let bad_json = |e: serde_json::Error| {
         ProtocolError::new(
-            ProtocolError::INVALID_JSON,
+            ErrorCode::InvalidJson,
             format!("{ty} payload string does not hold valid JSON: {e}"),
         )
     };
@@ -382,7 +405,7 @@ fn payload_object<'a>(ty: &str, payload: &'a RawValue) -> Result<Object<'a>, Pro
         // surrogate escape such as "\ud800").
         None => {
             return Err(ProtocolError::new(
-                ProtocolError::INVALID_JSON,
+                ErrorCode::InvalidJson,
                 format!("{ty} payload is not a valid JSON string"),
             ))
         }
@@ -393,7 +416,7 @@ fn payload_object<'a>(ty: &str, payload: &'a RawValue) -> Result<Object<'a>, Pro
     };
     if first_byte(inner) != b'{' {
         return Err(ProtocolError::new(
-            ProtocolError::INVALID_MESSAGE,
+            ErrorCode::InvalidMessage,
             format!(
                 "{ty} payload string must hold a JSON object, got {}",
                 kind(inner)
@@ -421,7 +444,7 @@ fn lobby_id<'a>(ty: &str, payload: &'a RawValue) -> Result<Cow<'a, str>, Protoco
     match id {
         Some(id) => check_str(ty, "lobby id", id, MAX_ID_BYTES),
         None => Err(ProtocolError::new(
-            ProtocolError::INVALID_MESSAGE,
+            ErrorCode::InvalidMessage,
             format!(
                 "{ty} payload must be a lobby id (a string or an integer), got {}",
                 if first_byte(payload) == b'-' || first_byte(payload).is_ascii_digit() {
@@ -442,14 +465,14 @@ fn required_str<'a>(
 ) -> Result<Cow<'a, str>, ProtocolError> {
     let Some(value) = value else {
         return Err(ProtocolError::new(
-            ProtocolError::MISSING_FIELD,
+            ErrorCode::MissingField,
             format!("{ty} needs \"{field}\" (a non-empty string)"),
         ));
     };
     match decode_str(value) {
         Some(s) => check_str(ty, &format!("\"{field}\""), s, max),
         None => Err(ProtocolError::new(
-            ProtocolError::INVALID_FIELD,
+            ErrorCode::InvalidField,
             format!("{ty} \"{field}\" must be a string, got {}", kind(value)),
         )),
     }
@@ -463,12 +486,12 @@ fn check_str<'a>(
 ) -> Result<Cow<'a, str>, ProtocolError> {
     if s.is_empty() {
         Err(ProtocolError::new(
-            ProtocolError::INVALID_FIELD,
+            ErrorCode::InvalidField,
             format!("{ty} {what} must not be empty"),
         ))
     } else if s.len() > max {
         Err(ProtocolError::new(
-            ProtocolError::INVALID_FIELD,
+            ErrorCode::InvalidField,
             format!("{ty} {what} is too long ({} bytes, at most {max})", s.len()),
         ))
     } else {
@@ -511,7 +534,7 @@ fn pick<'a, const N: usize>(
 
     obj.deserialize_map(Pick(keys)).map_err(|e| {
         ProtocolError::new(
-            ProtocolError::INVALID_JSON,
+            ErrorCode::InvalidJson,
             format!("payload is not a valid JSON object: {e}"),
         )
     })

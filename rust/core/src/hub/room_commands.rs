@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use super::members::UNKNOWN_SENDER;
 use super::outlet::{HubEvent, Outlet};
 use super::protocol::{
-    encode_clients, encode_event, parse_room_command, ProtocolError, RoomCommand,
+    encode_clients, encode_event, parse_room_command, ErrorCode, ProtocolError, RoomCommand,
 };
 use super::{room_key, Hub};
 use crate::wire::frame::OP_TEXT;
@@ -31,7 +31,7 @@ impl Hub {
                 let max = self.max_rooms;
                 if self.rooms.room_count(slot) >= max && !self.rooms.is_member(slot, &key) {
                     let e = ProtocolError::new(
-                        ProtocolError::TOO_MANY_ROOMS,
+                        ErrorCode::TooManyRooms,
                         format!("JOIN: this connection is in {max} rooms already (the most allowed): LEAVE one first"),
                     );
                     return self.reply_error(slot, ns, &e, out);

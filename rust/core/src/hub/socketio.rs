@@ -25,6 +25,22 @@ impl SioState {
     }
 }
 
+/// The ping interval of a Socket.IO endpoint that was given none (Engine.IO's
+/// default).
+pub const DEFAULT_PING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Engine.IO v4's ping: the server sends it, the client answers `3`.
+pub const PING_PACKET: &[u8] = b"2";
+
+/// The Engine.IO version a client asked for with `?EIO=`: 3, or 4 (the
+/// default, and for anything else).
+pub fn eio_version(param: Option<&str>) -> u8 {
+    match param {
+        Some("3") => 3,
+        _ => 4,
+    }
+}
+
 /// Engine.IO's `open` packet.
 pub fn open_packet(eio: u8, sid: &str, ping_interval_ms: u64) -> String {
     let timeout = if eio >= 4 { 20000 } else { 60000 };

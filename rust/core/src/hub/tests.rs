@@ -330,3 +330,48 @@ fn host_rooms_are_plain_names_and_publish_reaches_every_member() {
     hub.disconnect(5, &mut out);
     assert_eq!(hub.room_list(), [("streams".to_string(), 1)]);
 }
+
+#[test]
+fn opened_reads_engine_io_and_lobby_from_the_query() {
+    let v4 = Input::opened(
+        Flavor::SocketIo,
+        "",
+        false,
+        "EIO=4&transport=websocket",
+        None,
+    );
+    assert!(v4.pings_in_band());
+    let Input::Opened {
+        eio,
+        ping_interval_ms,
+        ..
+    } = v4
+    else {
+        panic!("not an Opened input");
+    };
+    assert_eq!((eio, ping_interval_ms), (4, 25_000));
+    // EIO=3: the client pings; anything else but 3 is read as 4.
+    let v3 = Input::opened(Flavor::SocketIo, "", false, "EIO=3", None);
+    assert!(!v3.pings_in_band());
+    assert!(Input::opened(Flavor::SocketIo, "", false, "EIO=9", None).pings_in_band());
+    // Plain room and lobby connections use WebSocket pings.
+    let lobby = Input::opened(
+        Flavor::Lobby,
+        "lobby",
+        false,
+        "lobbyId=L%201",
+        Some(std::time::Duration::from_secs(5)),
+    );
+    assert!(!lobby.pings_in_band());
+    let Input::Opened {
+        lobby,
+        namespace,
+        ping_interval_ms,
+        ..
+    } = lobby
+    else {
+        panic!("not an Opened input");
+    };
+    assert_eq!(lobby.as_deref(), Some("L 1"));
+    assert_eq!((&*namespace, ping_interval_ms), ("lobby", 5_000));
+}

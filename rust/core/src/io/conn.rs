@@ -13,7 +13,7 @@ use super::endpoint::{Endpoint, Kind, ServerConfig};
 use super::event::{ConnId, Event};
 use super::outq::{OutQueue, KEEP_OUT, MAX_IOV};
 use super::transport::Transport;
-use crate::hub::{Flavor, Input as HubInput};
+use crate::hub::{Flavor, Input as HubInput, SOCKETIO_PING_PACKET};
 use crate::wire::close::{close_payload, CloseError, NO_STATUS, SERVER_ERROR};
 use crate::wire::deflate::{negotiate, DeflateParams, Deflater, Inflater};
 use crate::wire::frame::{encode_frame, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT};
@@ -359,23 +359,15 @@ impl Conn {
         };
         if let Some(flavor) = flavor {
             let ep = &ctx.endpoints[self.endpoint as usize];
-            let query = |name: &str| crate::wire::handshake::query_param(&p.req.query, name);
-            let eio = match query("EIO").as_deref() {
-                Some("3") => 3,
-                _ => 4,
-            };
-            self.eio_pings = flavor == Flavor::SocketIo && eio >= 4;
-            self.inbox.push(HubInput::Opened {
+            let input = HubInput::opened(
                 flavor,
-                namespace: ep.namespace.as_str().into(),
-                hook: ep.room_hook,
-                eio,
-                ping_interval_ms: ep
-                    .ping_interval
-                    .unwrap_or(std::time::Duration::from_secs(25))
-                    .as_millis() as u64,
-                lobby: query("lobbyId"),
-            });
+                &ep.namespace,
+                ep.room_hook,
+                &p.req.query,
+                ep.ping_interval,
+            );
+            self.eio_pings = input.pings_in_band();
+            self.inbox.push(input);
         }
         if self.kind == Kind::Python {
             self.reported = true;
@@ -711,8 +703,8 @@ impl Conn {
 
     pub fn ping(&mut self, ctx: &Ctx<'_>) {
         if self.eio_pings {
-            // Engine.IO v4: the server pings with a "2" packet.
-            encode_frame(self.out.buf(), OP_TEXT, b"2", false);
+            // Engine.IO v4: the server pings in band.
+            encode_frame(self.out.buf(), OP_TEXT, SOCKETIO_PING_PACKET, false);
         } else {
             encode_frame(self.out.buf(), OP_PING, b"", false);
         }

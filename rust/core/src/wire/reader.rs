@@ -96,11 +96,6 @@ impl FrameReader {
         self.partial.is_some() || self.hdr_len != 0 || self.msg_op != OP_CONT
     }
 
-    /// Bytes held for reassembly (for memory accounting).
-    pub fn buffered_capacity(&self) -> usize {
-        self.msg.capacity() + self.ctrl.capacity() + self.inflated.capacity()
-    }
-
     /// The error this reader failed with, if it did.
     pub fn error(&self) -> Option<CloseError> {
         self.failed.as_deref().copied()
