@@ -540,8 +540,13 @@ def test_codec_feed() -> None:
     got = []
     for i in range(len(frames)):  # byte by byte
         got += codec.feed(frames[i : i + 1])
-    assert got == [("text", "grüß"), ("binary", b"abc"), ("ping", b"p"), ("pong", b"q")]
-    assert codec.feed(_core.encode_frame(8, b"")) == [("close", (1005, ""))]
+    assert got == [
+        _core.TextMessage("grüß"),
+        _core.BinaryMessage(b"abc"),
+        _core.PingMessage(b"p"),
+        _core.PongMessage(b"q"),
+    ]
+    assert codec.feed(_core.encode_frame(8, b"")) == [_core.CloseMessage(1005, "")]
     assert codec.closed
 
     bad = _core.ClientCodec()
@@ -552,7 +557,7 @@ def test_codec_feed() -> None:
     # An error after good messages: they come first, the error on the next call.
     late = _core.ClientCodec()
     out = late.feed(_core.encode_frame(1, b"ok") + _core.encode_frame(1, b"\xff"))
-    assert out == [("text", "ok")] and late.error == (1007, "invalid UTF-8 in text")
+    assert out == [_core.TextMessage("ok")] and late.error == (1007, "invalid UTF-8 in text")
     with pytest.raises(ValueError):
         late.feed(b"")
 

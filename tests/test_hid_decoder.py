@@ -93,7 +93,7 @@ def de_recording() -> tuple[bytes, str]:
 
 
 def scans(result: list[tuple[str, bytes, float, float, bool]]) -> list[str]:
-    return [s[0] for s in result]
+    return [s.text for s in result]
 
 
 def test_layouts_and_unknown_layout() -> None:
@@ -112,11 +112,11 @@ def test_recorded_us_stream() -> None:
     data, text = us_recording()
     d = _core.KeyboardDecoder()
     (scan,) = d.feed(data)
-    assert scan[0] == text
-    assert scan[1] == text.encode()
-    assert scan[2] == pytest.approx(1_700_000_000.0)
-    assert scan[3] > scan[2]
-    assert scan[4] is False
+    assert scan.text == text
+    assert scan.raw == text.encode()
+    assert scan.first_ts == pytest.approx(1_700_000_000.0)
+    assert scan.last_ts > scan.first_ts
+    assert scan.human is False
     assert not d.pending
     assert d.flush() == []
 
@@ -143,9 +143,9 @@ def test_encode_decode_round_trip(layout: str, text: str) -> None:
     data = _core.encode_keystrokes(text, layout=layout, start=10.0, gap=0.004)
     assert len(data) % 24 == 0
     (scan,) = _core.KeyboardDecoder(layout=layout).feed(data)
-    assert scan[0] == text
-    assert scan[1] == text.encode()
-    assert scan[2] == pytest.approx(10.0)
+    assert scan.text == text
+    assert scan.raw == text.encode()
+    assert scan.first_ts == pytest.approx(10.0)
 
 
 def test_fr_digits_are_shifted() -> None:
@@ -159,7 +159,7 @@ def test_two_codes_in_one_burst() -> None:
     data = _core.encode_keystrokes("A1\nB2")
     result = _core.KeyboardDecoder().feed(data)
     assert scans(result) == ["A1", "B2"]
-    assert result[0][3] < result[1][2]
+    assert result[0].last_ts < result[1].first_ts
 
 
 def test_code_without_terminator_comes_out_on_flush_idle() -> None:
@@ -170,9 +170,9 @@ def test_code_without_terminator_comes_out_on_flush_idle() -> None:
     last = 100.0 + 12 * 0.002
     assert d.flush_idle(last + 0.01) == []
     (scan,) = d.flush_idle(last + 0.1)
-    assert scan[0] == "4006381333931"
-    assert scan[2] == pytest.approx(100.0)
-    assert scan[3] == pytest.approx(last)
+    assert scan.text == "4006381333931"
+    assert scan.first_ts == pytest.approx(100.0)
+    assert scan.last_ts == pytest.approx(last)
     assert not d.pending
     assert d.flush_idle(last + 1.0) == []
 
@@ -203,7 +203,7 @@ def test_min_length_and_human() -> None:
     fast = _core.encode_keystrokes("SCAN123", gap=0.003)
     slow = _core.encode_keystrokes("typed", start=50.0, gap=0.2)
     result = d.feed(fast + slow)
-    assert [(s[0], s[4]) for s in result] == [("SCAN123", False), ("typed", True)]
+    assert [(s.text, s.human) for s in result] == [("SCAN123", False), ("typed", True)]
 
 
 def test_terminators_tab_and_enter_inside() -> None:
@@ -219,10 +219,10 @@ def test_terminators_tab_and_enter_inside() -> None:
 def test_alt_codes_give_raw_bytes() -> None:
     data = _core.encode_keystrokes("Café €5", layout="us")
     (scan,) = _core.KeyboardDecoder().feed(data)
-    assert scan[0] == "Café €5"
+    assert scan.text == "Café €5"
     # é and € were typed as Alt+0233 and Alt+0128: raw holds those bytes.
-    assert scan[1] == b"Caf\xe9 \x805"
-    assert scan[1].decode("cp1252") == scan[0]
+    assert scan.raw == b"Caf\xe9 \x805"
+    assert scan.raw.decode("cp1252") == scan.text
     with pytest.raises(ValueError, match="Windows-1252"):
         _core.encode_keystrokes("Ω")
 
@@ -269,7 +269,7 @@ def test_garbage_never_raises() -> None:
             for _ in range(3000)
         )
         for s in d.feed(events) + d.flush():
-            assert isinstance(s[0], str) and isinstance(s[1], bytes)
+            assert isinstance(s.text, str) and isinstance(s.raw, bytes)
     d = _core.KeyboardDecoder()
     d.feed(b"")
     assert d.flush_idle(1e300) == []
@@ -308,15 +308,17 @@ def pos_report(aim: bytes, data: bytes, continued: bool = False) -> bytes:
 def test_hid_pos_single_and_multi_report() -> None:
     p = _core.HidPosParser(POS_DESCRIPTOR)
     assert p.report_id == 2
-    assert p.feed_report(pos_report(b"]E0", b"4006381333931")) == ("]E0", b"4006381333931")
+    assert p.feed_report(pos_report(b"]E0", b"4006381333931")) == _core.PosScan(
+        "]E0", b"4006381333931"
+    )
     long = bytes(range(1, 121))
     assert p.feed_report(pos_report(b"]Q1", long[:56], True)) is None
     assert p.pending
     assert p.feed_report(pos_report(b"]Q1", long[56:112], True)) is None
-    assert p.feed_report(pos_report(b"]Q1", long[112:])) == ("]Q1", long)
+    assert p.feed_report(pos_report(b"]Q1", long[112:])) == _core.PosScan("]Q1", long)
     assert not p.pending
     assert p.feed_report(bytes([4, 1])) is None
-    assert p.feed_report(pos_report(b"\0\0\0", b"NOAIM")) == (None, b"NOAIM")
+    assert p.feed_report(pos_report(b"\0\0\0", b"NOAIM")) == _core.PosScan(None, b"NOAIM")
 
 
 def test_hid_pos_feedback_reports() -> None:
@@ -327,7 +329,7 @@ def test_hid_pos_feedback_reports() -> None:
     p = _core.HidPosParser(no_output)
     assert p.report_id == 0
     assert p.beep_report() is None
-    assert p.feed_report(b"hello".ljust(16, b"\0")) == (None, b"hello")
+    assert p.feed_report(b"hello".ljust(16, b"\0")) == _core.PosScan(None, b"hello")
 
 
 def test_hid_pos_bad_descriptors_and_garbage() -> None:
@@ -344,7 +346,7 @@ def test_hid_pos_bad_descriptors_and_garbage() -> None:
     p = _core.HidPosParser(POS_DESCRIPTOR)
     for _ in range(500):
         result = p.feed_report(rng.randbytes(rng.randrange(0, 80)))
-        assert result is None or isinstance(result[1], bytes)
+        assert result is None or isinstance(result.data, bytes)
 
 
 def test_symbology_names() -> None:

@@ -232,7 +232,7 @@ def test_client_codec_error_is_latched() -> None:
 def test_client_codec_error_after_messages_is_latched() -> None:
     codec = _core.ClientCodec()
     got = codec.feed(b"\x82\x01a" + b"\x81\x01\xff")
-    assert got == [("binary", b"a")]
+    assert got == [_core.BinaryMessage(b"a")]
     assert codec.error == (1007, "invalid UTF-8 in text")
     for later in (b"\x81\x02ok", b""):
         with pytest.raises(ValueError):

@@ -10,21 +10,30 @@ from typing import Any, ClassVar, Self, TypeAlias, final
 __all__ = [
     "LOBBY_NAMESPACE",
     "ROOM_NAMESPACES",
+    "AcceptNotice",
     "BinaryEvent",
+    "BinaryMessage",
     "ClientCodec",
+    "ClientMessage",
     "CloseEvent",
+    "CloseMessage",
     "Event",
     "HidPosParser",
     "HttpEvent",
+    "KeyScan",
     "KeyboardDecoder",
     "OpenEvent",
     "PanicEvent",
+    "PingMessage",
+    "PongMessage",
+    "PosScan",
     "RoomClientsEvent",
     "RoomForwardEvent",
     "RoomMembershipEvent",
     "RoomNotifyEvent",
     "Server",
     "TextEvent",
+    "TextMessage",
     "UpgradeEvent",
     "__version__",
     "apply_mask",
@@ -314,6 +323,23 @@ class RoomClientsEvent:
     @property
     def room(self) -> str: ...
 
+@final
+class AcceptNotice:
+    """Accepting connections on ``address`` failed (``failing`` True: out of file
+    descriptors; ``detail`` is the error) or works again (``failing`` False;
+    ``detail`` counts the attempts that failed). ``Server.accept_notices()``."""
+
+    __match_args__ = ("failing", "address", "detail")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, failing: bool, address: str, detail: str) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def failing(self) -> bool: ...
+    @property
+    def address(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+
 Event: TypeAlias = (
     TextEvent
     | BinaryEvent
@@ -421,10 +447,9 @@ class Server:
     def connection_ids(self) -> list[int]: ...
     def connection_info(self, conn: int) -> dict[str, Any] | None: ...
     def stats(self) -> dict[str, int]: ...
-    def accept_notices(self) -> list[tuple[str, str, str]]:
-        """("failing", "host:port", error) when accepting connections failed
-        (out of file descriptors; retried every 0.5 s), ("recovered",
-        "host:port", failed attempts) when it works again; since the last call."""
+    def accept_notices(self) -> list[AcceptNotice]:
+        """Accepting connections failed (out of file descriptors; retried every
+        0.5 s) or works again, since the last call."""
 
 def self_signed_cert(names: list[str]) -> tuple[str, str, str]: ...
 def load_pem_files(certfile: str, keyfile: str) -> tuple[bytes, bytes]: ...
@@ -459,11 +484,34 @@ def inflate_message(data: bytes, window_bits: int = 15, max_size: int = ...) -> 
 # Barcode scanners (rust/core/src/hid): keyboard-wedge key events and HID POS.
 
 @final
+class KeyScan:
+    """A code a keyboard-wedge scanner typed: ``text`` as the layout reads it,
+    ``raw`` the key bytes, ``first_ts``/``last_ts`` seconds on the events'
+    clock, ``human`` True when the typing was too slow for a scanner."""
+
+    __match_args__ = ("text", "raw", "first_ts", "last_ts", "human")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(
+        cls, text: str, raw: bytes, first_ts: float, last_ts: float, human: bool
+    ) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def first_ts(self) -> float: ...
+    @property
+    def last_ts(self) -> float: ...
+    @property
+    def human(self) -> bool: ...
+
+@final
 class KeyboardDecoder:
     """`input_event` records of a keyboard-wedge scanner to codes.
 
-    Codes come out as (text, raw, first_ts, last_ts, human); times are
-    seconds on the events' clock. ``terminators`` None: "enter" and "kp_enter".
+    Codes come out as KeyScan objects; times are seconds on the events'
+    clock. ``terminators`` None: "enter" and "kp_enter".
     """
 
     def __new__(
@@ -474,9 +522,9 @@ class KeyboardDecoder:
         min_length: int = 1,
         max_avg_gap: float | None = None,
     ) -> Self: ...
-    def feed(self, data: bytes) -> list[tuple[str, bytes, float, float, bool]]: ...
-    def flush_idle(self, now: float) -> list[tuple[str, bytes, float, float, bool]]: ...
-    def flush(self) -> list[tuple[str, bytes, float, float, bool]]: ...
+    def feed(self, data: bytes) -> list[KeyScan]: ...
+    def flush_idle(self, now: float) -> list[KeyScan]: ...
+    def flush(self) -> list[KeyScan]: ...
     def reset(self) -> None: ...
     @property
     def pending(self) -> bool: ...
@@ -494,11 +542,25 @@ def layouts() -> list[str]: ...
 def symbology_name(aim: str, data: bytes | None = None) -> str | None: ...
 
 @final
+class PosScan:
+    """A code a HID POS scanner reported: its AIM identifier (``]E0``), if the
+    report had one, and the code's bytes."""
+
+    __match_args__ = ("aim_id", "data")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, aim_id: str | None, data: bytes) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def aim_id(self) -> str | None: ...
+    @property
+    def data(self) -> bytes: ...
+
+@final
 class HidPosParser:
     """A HID POS (usage page 0x8C) scanner's reports, from its report descriptor."""
 
     def __new__(cls, descriptor: bytes) -> Self: ...
-    def feed_report(self, report: bytes) -> tuple[str | None, bytes] | None: ...
+    def feed_report(self, report: bytes) -> PosScan | None: ...
     def beep_report(self) -> bytes | None: ...
     def error_report(self) -> bytes | None: ...
     def reset(self) -> None: ...
@@ -508,6 +570,65 @@ class HidPosParser:
     def pending(self) -> bool: ...
 
 # WebSocket client codec (rust/py/src/client.rs), used by scanbridge.client.
+
+@final
+class TextMessage:
+    """A text message from the server (``ClientCodec.feed``)."""
+
+    __match_args__ = ("data",)
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, data: str) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def data(self) -> str: ...
+
+@final
+class BinaryMessage:
+    """A binary message from the server."""
+
+    __match_args__ = ("data",)
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, data: bytes) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def data(self) -> bytes: ...
+
+@final
+class PingMessage:
+    """A ping from the server: answer it with a pong of the same ``data``."""
+
+    __match_args__ = ("data",)
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, data: bytes) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def data(self) -> bytes: ...
+
+@final
+class PongMessage:
+    """A pong from the server."""
+
+    __match_args__ = ("data",)
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, data: bytes) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def data(self) -> bytes: ...
+
+@final
+class CloseMessage:
+    """The server's close frame (``code`` 1005: it sent none)."""
+
+    __match_args__ = ("code", "reason")
+    __hash__: ClassVar[None]  # type: ignore[assignment]
+    def __new__(cls, code: int, reason: str) -> Self: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    @property
+    def code(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+ClientMessage: TypeAlias = TextMessage | BinaryMessage | PingMessage | PongMessage | CloseMessage
 
 @final
 class ClientCodec:
@@ -531,7 +652,7 @@ class ClientCodec:
     ) -> Self: ...
     def encode(self, opcode: int, payload: bytes, fin: bool = True) -> bytes: ...
     def encode_close(self, code: int | None = None, reason: str = "") -> bytes: ...
-    def feed(self, data: bytes) -> list[tuple[str, Any]]: ...
+    def feed(self, data: bytes) -> list[ClientMessage]: ...
     @property
     def error(self) -> tuple[int, str] | None: ...
     @property

@@ -304,16 +304,18 @@ class App:
         events = self._core.tick()
         if events:
             self._dispatcher.dispatch(events)
-        for what, addr, detail in self._core.accept_notices():
-            if what == "failing":
+        for n in self._core.accept_notices():
+            if n.failing:
                 log.error(
                     "cannot accept connections on %s: %s; they wait in the backlog, "
                     "retried every 0.5 s (too many open files: raise ulimit -n)",
-                    addr,
-                    detail,
+                    n.address,
+                    n.detail,
                 )
             else:
-                log.warning("accepting connections on %s again (%s tries failed)", addr, detail)
+                log.warning(
+                    "accepting connections on %s again (%s tries failed)", n.address, n.detail
+                )
         self._tick_handle = self._loop.call_later(TICK_SECONDS, self._tick)
 
     def _spawn(self, coro: Any) -> None:

@@ -178,16 +178,19 @@ class Connection(asyncio.Protocol):
             code, reason = e.args if len(e.args) == 2 else (1002, str(e))
             self._fail(code, reason)
             return
-        for kind, value in messages:
-            if kind == "text" or kind == "binary":
-                self._queue.append(value)
-            elif kind == "ping":
-                if not self.close_sent:
-                    self._write(codec.encode(OP_PONG, value))
-            elif kind == "pong":
-                self._got_pong(value)
-            else:
-                self._got_close(*value)
+        for m in messages:
+            match m:
+                case _core.TextMessage(text):
+                    self._queue.append(text)
+                case _core.BinaryMessage(data):
+                    self._queue.append(data)
+                case _core.PingMessage(ping):
+                    if not self.close_sent:
+                        self._write(codec.encode(OP_PONG, ping))
+                case _core.PongMessage(pong):
+                    self._got_pong(pong)
+                case _core.CloseMessage(code, reason):
+                    self._got_close(code, reason)
         if codec.error is not None:
             self._fail(*codec.error)
         if self._queue:

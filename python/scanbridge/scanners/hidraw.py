@@ -100,7 +100,7 @@ class HidrawSource(Source):
         done = self._parser.feed_report(report)
         if done is None or not self.enabled:
             return
-        aim, data = done
+        aim, data = done.aim_id, done.data
         symbology = _core.symbology_name(aim, data) if aim else None
         await sink.scan(
             Scan(

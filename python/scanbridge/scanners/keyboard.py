@@ -49,16 +49,20 @@ class KeyboardReader:
     def end(self) -> None:
         self._take(self.decoder.flush())
 
-    def _take(self, decoded: list[tuple[str, bytes, float, float, bool]]) -> None:
-        for text, raw, _first, _last, human in decoded:
-            if human:
+    def _take(self, decoded: list[_core.KeyScan]) -> None:
+        for scan in decoded:
+            if scan.human:
                 log.debug(
-                    "%s: ignored typing %r (too slow for a scanner)", self.device.serial, text
+                    "%s: ignored typing %r (too slow for a scanner)", self.device.serial, scan.text
                 )
                 continue
             self._pending.append(
                 Scan(
-                    text, raw, self.device.serial, device_model=self.device.model, source=self.kind
+                    scan.text,
+                    scan.raw,
+                    self.device.serial,
+                    device_model=self.device.model,
+                    source=self.kind,
                 )
             )
         if self._pending:

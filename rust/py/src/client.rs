@@ -8,7 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyString, PyTuple};
+
+use crate::events::event_class;
 use scanbridge_core::wire::close::{
     close_payload, is_valid_wire_code, CloseRequestError, NO_STATUS,
 };
@@ -47,6 +49,31 @@ impl MaskKeys {
         let v = h.finish();
         ((v ^ (v >> 32)) as u32).to_le_bytes()
     }
+}
+
+event_class! {
+    /// A text message from the server (`ClientCodec.feed`).
+    TextMessage [] { data: Py<PyString> }
+}
+
+event_class! {
+    /// A binary message from the server.
+    BinaryMessage [] { data: Py<PyBytes> }
+}
+
+event_class! {
+    /// A ping from the server: answer it with a pong of the same `data`.
+    PingMessage [] { data: Py<PyBytes> }
+}
+
+event_class! {
+    /// A pong from the server.
+    PongMessage [] { data: Py<PyBytes> }
+}
+
+event_class! {
+    /// The server's close frame (`code` 1005: it sent none).
+    CloseMessage [] { code: u16, reason: String }
 }
 
 /// One client connection's framing state.
@@ -223,21 +250,51 @@ impl ClientCodec {
     /// came before it in the same data they are returned and the error is
     /// raised by the next call (see `error`). The error is latched: every
     /// later call raises it and reads nothing.
-    fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<(&'static str, PyObject)>> {
+    fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Vec<PyObject>> {
         if let Some(e) = self.error {
             return Err(PyValueError::new_err(e));
         }
         let mut buf = data.to_vec();
-        let mut out: Vec<PyResult<(&'static str, PyObject)>> = Vec::new();
+        let mut out: Vec<PyResult<PyObject>> = Vec::new();
+        fn obj<T: pyo3::PyClass + Into<PyClassInitializer<T>>>(
+            py: Python<'_>,
+            v: T,
+        ) -> PyResult<PyObject> {
+            Ok(Bound::new(py, v)?.into_any().unbind())
+        }
         let result = self.reader.feed(&mut buf, &mut |m| {
             out.push(match m {
-                Message::Text(t) => Ok(("text", PyString::new(py, t).into_any().unbind())),
-                Message::Binary(b) => Ok(("binary", PyBytes::new(py, b).into_any().unbind())),
-                Message::Ping(b) => Ok(("ping", PyBytes::new(py, b).into_any().unbind())),
-                Message::Pong(b) => Ok(("pong", PyBytes::new(py, b).into_any().unbind())),
-                Message::Close(code, reason) => (code.unwrap_or(NO_STATUS), reason)
-                    .into_pyobject(py)
-                    .map(|t| ("close", t.into_any().unbind())),
+                Message::Text(t) => obj(
+                    py,
+                    TextMessage {
+                        data: PyString::new(py, t).unbind(),
+                    },
+                ),
+                Message::Binary(b) => obj(
+                    py,
+                    BinaryMessage {
+                        data: PyBytes::new(py, b).unbind(),
+                    },
+                ),
+                Message::Ping(b) => obj(
+                    py,
+                    PingMessage {
+                        data: PyBytes::new(py, b).unbind(),
+                    },
+                ),
+                Message::Pong(b) => obj(
+                    py,
+                    PongMessage {
+                        data: PyBytes::new(py, b).unbind(),
+                    },
+                ),
+                Message::Close(code, reason) => obj(
+                    py,
+                    CloseMessage {
+                        code: code.unwrap_or(NO_STATUS),
+                        reason: reason.to_owned(),
+                    },
+                ),
             })
         });
         if let Err(e) = result {
@@ -316,6 +373,22 @@ fn client_deflate_accept(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ClientCodec>()?;
+    m.add_class::<TextMessage>()?;
+    m.add_class::<BinaryMessage>()?;
+    m.add_class::<PingMessage>()?;
+    m.add_class::<PongMessage>()?;
+    m.add_class::<CloseMessage>()?;
+    // `ClientMessage`: the union of them, for isinstance() and annotations.
+    let mut union = m.getattr("TextMessage")?;
+    for name in [
+        "BinaryMessage",
+        "PingMessage",
+        "PongMessage",
+        "CloseMessage",
+    ] {
+        union = union.bitor(m.getattr(name)?)?;
+    }
+    m.add("ClientMessage", union)?;
     m.add_function(wrap_pyfunction!(client_accept_key, m)?)?;
     m.add_function(wrap_pyfunction!(client_deflate_offer, m)?)?;
     m.add_function(wrap_pyfunction!(client_deflate_accept, m)?)?;

@@ -8,7 +8,9 @@ use pyo3::types::{PyBytes, PyString, PyTuple};
 use scanbridge_core::io::Event;
 use scanbridge_core::wire::handshake::Request;
 
-/// One `#[pyclass(frozen)]` event: fields readable by name and position.
+/// One `#[pyclass(frozen)]` value class: fields readable by name and
+/// position, equality by value. Every typed object that crosses the binding
+/// is made with it (events here, scans in `hid`, messages in `client`).
 macro_rules! event_class {
     ($(#[$doc:meta])* $name:ident [$($opt:tt)*] { $($field:ident : $ty:ty),* $(,)? }) => {
         $(#[$doc])*
@@ -55,6 +57,8 @@ macro_rules! event_class {
         }
     };
 }
+
+pub(crate) use event_class;
 
 event_class! {
     /// A text message of a Python endpoint's connection. `size` is its length
@@ -138,6 +142,13 @@ event_class! {
 event_class! {
     /// Backplane on: CLIENTS of a room, to be answered across processes.
     RoomClientsEvent [] { conn: u64, namespace: String, room: String }
+}
+
+event_class! {
+    /// Accepting connections on `address` failed (`failing` True: out of file
+    /// descriptors; `detail` is the error) or works again (`failing` False;
+    /// `detail` counts the attempts that failed). `Server.accept_notices()`.
+    AcceptNotice [] { failing: bool, address: String, detail: String }
 }
 
 /// ((name, value), ...) in the order received.
@@ -311,6 +322,7 @@ pub fn to_python(py: Python<'_>, ev: Event<'_>) -> PyResult<PyObject> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<TextEvent>()?;
+    m.add_class::<AcceptNotice>()?;
     m.add_class::<BinaryEvent>()?;
     m.add_class::<OpenEvent>()?;
     m.add_class::<UpgradeEvent>()?;

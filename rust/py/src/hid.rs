@@ -3,11 +3,23 @@
 //! here and microseconds in the core.
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
+
+use crate::events::event_class;
 use scanbridge_core::hid::{decoder, input_event, keymap, pos};
 
-/// (text, raw, first_ts_s, last_ts_s, human)
-type ScanTuple<'py> = (String, Bound<'py, PyBytes>, f64, f64, bool);
+event_class! {
+    /// A code a keyboard-wedge scanner typed: `text` as the layout reads it,
+    /// `raw` the key bytes, `first_ts`/`last_ts` seconds on the events'
+    /// clock, `human` True when the typing was too slow for a scanner.
+    KeyScan [] { text: String, raw: Py<PyBytes>, first_ts: f64, last_ts: f64, human: bool }
+}
+
+event_class! {
+    /// A code a HID POS scanner reported: its AIM identifier (`]E0`), if the
+    /// report had one, and the code's bytes.
+    PosScan [] { aim_id: Option<String>, data: Py<PyBytes> }
+}
 
 fn value_error(e: impl ToString) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -38,17 +50,15 @@ fn us_to_secs(us: i64) -> f64 {
     us as f64 / 1e6
 }
 
-fn scans_to_py(py: Python<'_>, scans: Vec<decoder::DecodedScan>) -> Vec<ScanTuple<'_>> {
+fn scans_to_py(py: Python<'_>, scans: Vec<decoder::DecodedScan>) -> Vec<KeyScan> {
     scans
         .into_iter()
-        .map(|s| {
-            (
-                s.text,
-                PyBytes::new(py, &s.raw),
-                us_to_secs(s.first_us),
-                us_to_secs(s.last_us),
-                s.human,
-            )
+        .map(|s| KeyScan {
+            text: s.text,
+            raw: PyBytes::new(py, &s.raw).unbind(),
+            first_ts: us_to_secs(s.first_us),
+            last_ts: us_to_secs(s.last_us),
+            human: s.human,
         })
         .collect()
 }
@@ -102,20 +112,20 @@ impl KeyboardDecoder {
 
     /// Feed raw `input_event` bytes (any chunking); returns the codes that
     /// ended.
-    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> Vec<ScanTuple<'py>> {
+    fn feed<'py>(&mut self, py: Python<'py>, data: &[u8]) -> Vec<KeyScan> {
         scans_to_py(py, self.inner.feed(data))
     }
 
     /// End the pending code if no key came for `inter_key_timeout` before
     /// `now` (seconds, the events' clock).
-    fn flush_idle<'py>(&mut self, py: Python<'py>, now: f64) -> PyResult<Vec<ScanTuple<'py>>> {
+    fn flush_idle<'py>(&mut self, py: Python<'py>, now: f64) -> PyResult<Vec<KeyScan>> {
         let now = secs_to_us("now", now)?;
         Ok(scans_to_py(py, self.inner.flush_idle(now)))
     }
 
     /// End the pending code now (end of stream, or a timer on the host's
     /// clock); safe at any point of a stream.
-    fn flush<'py>(&mut self, py: Python<'py>) -> Vec<ScanTuple<'py>> {
+    fn flush<'py>(&mut self, py: Python<'py>) -> Vec<KeyScan> {
         scans_to_py(py, self.inner.flush())
     }
 
@@ -198,14 +208,11 @@ impl HidPosParser {
 
     /// Feed one input report (with its report ID byte if the device uses
     /// IDs); returns (aim_id, data) when a code is complete.
-    fn feed_report<'py>(
-        &mut self,
-        py: Python<'py>,
-        report: &[u8],
-    ) -> Option<(Option<String>, Bound<'py, PyBytes>)> {
-        self.inner
-            .feed_report(report)
-            .map(|s| (s.aim_id, PyBytes::new(py, &s.data)))
+    fn feed_report<'py>(&mut self, py: Python<'py>, report: &[u8]) -> Option<PosScan> {
+        self.inner.feed_report(report).map(|s| PosScan {
+            aim_id: s.aim_id,
+            data: PyBytes::new(py, &s.data).unbind(),
+        })
     }
 
     /// An output report for a good-read beep, if the device has one.
@@ -240,6 +247,8 @@ impl HidPosParser {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<KeyboardDecoder>()?;
+    m.add_class::<KeyScan>()?;
+    m.add_class::<PosScan>()?;
     m.add_class::<HidPosParser>()?;
     m.add_function(wrap_pyfunction!(encode_keystrokes, m)?)?;
     m.add_function(wrap_pyfunction!(layouts, m)?)?;

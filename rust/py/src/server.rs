@@ -13,7 +13,7 @@ use scanbridge_core::io::{self, tls, Endpoint, Event, Kind, SendError, ServerCon
 use scanbridge_core::wire::deflate::DeflateConfig;
 
 use crate::errors::{tls_error, QueueFull, RoomError};
-use crate::events;
+use crate::events::{self, AcceptNotice};
 
 #[pyclass(module = "scanbridge._core")]
 pub struct Server {
@@ -435,17 +435,22 @@ impl Server {
     }
 
     /// Accepting connections failed (out of file descriptors) or works
-    /// again, since the last call: ("failing", "host:port", error) or
-    /// ("recovered", "host:port", failed attempts), for the host to log.
-    fn accept_notices(&mut self) -> Vec<(&'static str, String, String)> {
+    /// again, since the last call, for the host to log.
+    fn accept_notices(&mut self) -> Vec<AcceptNotice> {
         self.inner
             .accept_notices()
             .into_iter()
             .map(|n| match n {
-                io::AcceptNotice::Failing { addr, error } => ("failing", addr.to_string(), error),
-                io::AcceptNotice::Recovered { addr, failed } => {
-                    ("recovered", addr.to_string(), failed.to_string())
-                }
+                io::AcceptNotice::Failing { addr, error } => AcceptNotice {
+                    failing: true,
+                    address: addr.to_string(),
+                    detail: error,
+                },
+                io::AcceptNotice::Recovered { addr, failed } => AcceptNotice {
+                    failing: false,
+                    address: addr.to_string(),
+                    detail: failed.to_string(),
+                },
             })
             .collect()
     }
