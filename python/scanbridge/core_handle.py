@@ -10,12 +10,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from . import _core
 
-__all__ = ["CoreHandle"]
+__all__ = ["CoreHandle", "CoreQueries"]
+
+
+class CoreQueries(Protocol):
+    """What a subsystem may ask the running core without changing it (the
+    admin page, /metrics): ``CoreHandle.queries``. ``_core.Server`` has these."""
+
+    def stats(self) -> dict[str, int]: ...
+    def connection_ids(self) -> list[int]: ...
+    def connection_info(self, conn: int) -> dict[str, Any] | None: ...
+    def connection_count(self) -> int: ...
+    def endpoint_paths(self) -> list[str]: ...
+    def rooms(self) -> list[tuple[str, int]]: ...
+    def rooms_of(self, conn: int) -> list[str]: ...
+    def namespace_rooms(self, namespace: str) -> list[tuple[str, list[str]]]: ...
+    def room_member_names(self, namespace: str, room: str) -> list[str]: ...
 
 
 class CoreHandle:
@@ -37,8 +52,9 @@ class CoreHandle:
         return self._core() is not None
 
     @property
-    def server(self) -> _core.Server | None:
-        """The running core for read-only queries (stats, connections, rooms), or None."""
+    def queries(self) -> CoreQueries | None:
+        """The running core, for questions only (stats, connections, rooms), or None.
+        Each run is another object: compare it to tell a restart."""
         return self._core()
 
     def flush_soon(self) -> None:
@@ -89,3 +105,53 @@ class CoreHandle:
         core = self._core()
         if core is not None:
             core.consumed(conn, nbytes)
+
+    def publish_event(
+        self, namespace: str, room: str, sender: str, message: str, exclude: int | None = None
+    ) -> int:
+        """``["EVENT", {sender, room, message}]`` to a room of a namespace
+        (``message`` is JSON text), but ``exclude``; returns how many members
+        it was queued to (0 when no core runs)."""
+        core = self._core()
+        if core is None:
+            return 0
+        delivered, _ = core.publish_event(namespace, room, sender, message, exclude=exclude)
+        self.flush_soon()
+        return int(delivered)
+
+    def room_member_names(self, namespace: str, room: str) -> list[str]:
+        core = self._core()
+        return [] if core is None else list(core.room_member_names(namespace, room))
+
+    def reply_clients(self, conn: int, namespace: str, room: str, names: list[str]) -> bool:
+        """Answer a CLIENTS of ``conn`` with ``names`` (encoded and framed by the core)."""
+        core = self._core()
+        if core is None or not core.reply_clients(conn, namespace, room, names):
+            return False
+        self.flush_soon()
+        return True
+
+    def set_backplane(self, on: bool) -> bool:
+        """Report room traffic for a backplane (RoomForward/Membership/Clients events)."""
+        core = self._core()
+        if core is None:
+            return False
+        core.set_backplane(on)
+        return True
+
+    def accept(self, conn: int, headers: list[tuple[str, str]]) -> list[_core.Event]:
+        """Accept an upgrade that was asked about (with extra response headers);
+        returns the events that follow at once (its OpenEvent)."""
+        core = self._core()
+        if core is None:
+            return []
+        _, events = core.accept(conn, headers)
+        self.flush_soon()
+        return events
+
+    def respond(self, conn: int, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """Answer an HTTP request (or refuse an upgrade) with a response."""
+        core = self._core()
+        if core is not None:
+            core.respond(conn, status, headers, body)
+            self.flush_soon()

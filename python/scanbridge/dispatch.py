@@ -147,10 +147,8 @@ class Dispatcher:
         for hook in self.room_hooks:
             if await call_hook(hook, ns, room, sender, message, log=log, what="room") is False:
                 return
-        core = self.core.server
-        if core is not None:
-            core.publish_event(ns, room, sender, raw, exclude=conn)
-            self.core.flush_soon()
+        if self.core.running:
+            self.core.publish_event(ns, room, sender, raw, exclude=conn)
             bp = self.backplane()
             if bp is not None:
                 bp.forward(ns, room, sender, raw)
@@ -175,16 +173,12 @@ class Dispatcher:
         except Exception:
             log.exception("on_upgrade of %s failed", path)
             r = Response.json({"error": "internal error"}, 500)
-        core = self.core.server
-        if core is None:
-            return
         if isinstance(r, Response):
-            core.respond(conn, r.status, r.headers, r.body)
+            self.core.respond(conn, r.status, r.headers, r.body)
         else:
-            _, events = core.accept(conn, list(r or []))
+            events = self.core.accept(conn, list(r or []))
             if events:
                 self.dispatch(events)
-        self.core.flush_soon()
 
     def _open(self, ev: _core.OpenEvent) -> None:
         conn = ev.conn
@@ -305,7 +299,4 @@ class Dispatcher:
             log.exception("HTTP handler for %s %s failed", method, path)
             resp = Response.json({"error": f"internal error: {type(e).__name__}"}, 500)
         body_out = b"" if method == "HEAD" else resp.body
-        core = self.core.server
-        if core is not None:
-            core.respond(conn, resp.status, resp.headers, body_out)
-            self.core.flush_soon()
+        self.core.respond(conn, resp.status, resp.headers, body_out)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 
 if TYPE_CHECKING:
+    from ..core_handle import CoreQueries
     from ..host import AdminHost
 
 SAMPLE_SECONDS = 5.0
@@ -38,7 +39,7 @@ _FIELDS = ("bytes_in", "bytes_out", "messages_in", "messages_out")
 
 def endpoint_paths(app: AdminHost) -> list[str]:
     """The core's endpoint index -> the path naming that endpoint (its first path)."""
-    return app.core.server.endpoint_paths() if app.core.server is not None else []
+    return app.core.queries.endpoint_paths() if app.core.queries is not None else []
 
 
 def endpoint_label(paths: list[str], index: int | None) -> str:
@@ -52,7 +53,7 @@ class Traffic:
 
     def __init__(self, app: AdminHost) -> None:
         self.app = app
-        self._core: Any = None
+        self._core: CoreQueries | None = None
         #: conn -> (endpoint label or "" for plain HTTP, [bytes_in, bytes_out, msgs_in, msgs_out])
         self._last: dict[int, tuple[str, list[int]]] = {}
         #: endpoint label -> totals of connections that closed
@@ -61,7 +62,7 @@ class Traffic:
 
     def ensure_running(self) -> None:
         """Start periodic sampling (idempotent); restarts cleanly after a stop/start."""
-        core = self.app.core.server
+        core = self.app.core.queries
         if core is None:
             return
         if core is not self._core:  # a new server: counts start over
@@ -76,14 +77,14 @@ class Traffic:
 
     def _periodic(self) -> None:
         self._handle = None
-        if self.app.core.server is None or self.app.core.server is not self._core:
+        if self.app.core.queries is None or self.app.core.queries is not self._core:
             return  # stopped; the next request starts sampling again
         self.sample()
         self._handle = asyncio.get_running_loop().call_later(SAMPLE_SECONDS, self._periodic)
 
     def sample(self) -> dict[str, dict[str, Any]]:
         """Update the totals; return per endpoint label: open websockets and counters."""
-        core = self.app.core.server
+        core = self.app.core.queries
         if core is None:
             return {}
         paths = endpoint_paths(self.app)
@@ -165,7 +166,7 @@ class Exposition:
 
 def render(app: AdminHost, traffic: Traffic) -> str:
     """The whole /metrics page."""
-    core = app.core.server
+    core = app.core.queries
     e = Exposition()
     e.family("info", "gauge", "scanbridge version (always 1).", [({"version": __version__}, 1)])
     if core is None:

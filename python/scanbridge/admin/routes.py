@@ -33,6 +33,7 @@ from . import metrics
 from .auth import AdminAuth
 
 if TYPE_CHECKING:
+    from ..core_handle import CoreQueries
     from ..host import AdminHost
 
 PAGE_SIZE = 50
@@ -47,13 +48,13 @@ class Admin:
         self.registry = app.session_registry
         self.auth = AdminAuth(app)
         self.traffic = metrics.Traffic(app)
-        self._id_core: Any = None
+        self._id_core: CoreQueries | None = None
         self._id_key = b""
 
     # ---- helpers --------------------------------------------------------
 
-    def _core(self) -> Any:
-        core = self.app.core.server
+    def _core(self) -> CoreQueries:
+        core = self.app.core.queries
         if core is None:
             raise HTTPError(503, "the server is not running")
         return core
@@ -61,13 +62,13 @@ class Admin:
     def core_session_id(self, cid: int) -> str:
         """The UUID of a connection the core handles itself (keyed per core, i.e.
         per server run: ids of an earlier run never name a connection of this one)."""
-        core = self.app.core.server
+        core = self.app.core.queries
         if self._id_core is not core:
             self._id_core, self._id_key = core, secrets.token_bytes(32)
         digest = hashlib.blake2b(cid.to_bytes(8, "big"), key=self._id_key, digest_size=16)
         return str(uuid.UUID(bytes=digest.digest(), version=4))
 
-    def _websocket_ids(self, core: Any) -> list[int]:
+    def _websocket_ids(self, core: CoreQueries) -> list[int]:
         return [
             cid
             for cid in core.connection_ids()
@@ -209,7 +210,7 @@ class Admin:
 
     async def list_ports(self, req: Request) -> Response:
         counts: dict[int, int] = {}
-        core = self.app.core.server
+        core = self.app.core.queries
         if core is not None:
             for cid in core.connection_ids():
                 info = core.connection_info(cid)

@@ -144,8 +144,8 @@ class RedisBackplane:
             socket_timeout=COMMAND_TIMEOUT,
             socket_connect_timeout=COMMAND_TIMEOUT,
         )
-        assert self.core.server is not None
-        self.core.server.set_backplane(True)
+        if not self.core.set_backplane(True):
+            raise RuntimeError("the backplane starts after the core")
         loop = asyncio.get_running_loop()
         self._tasks = [
             loop.create_task(self._listen()),
@@ -326,10 +326,7 @@ class RedisBackplane:
                     log.debug("backplane: dropped a copy of message %d from %s", seq, node)
                     return
                 self._seen[node] = (seq, time.monotonic())
-            core = self.core.server
-            if core is not None:
-                core.publish_event(d["ns"], d["room"], d["sender"], d["message"])
-                self.core.flush_soon()
+            self.core.publish_event(d["ns"], d["room"], d["sender"], d["message"])
         except Exception:
             log.exception("bad backplane message %r", data[:200])
 
@@ -495,10 +492,9 @@ class RedisBackplane:
     async def clients(self, conn: int, ns: str, room: str) -> None:
         """Answer CLIENTS with the room's members in every live process (within
         CLIENTS_TIMEOUT; else with this process's members)."""
-        core = self.core.server
-        if core is None:
+        if not self.core.running:
             return
-        names = list(core.room_member_names(ns, room))
+        names = self.core.room_member_names(ns, room)
         if not self.up:
             self._clients_local(room, "the backplane is down")
         else:
@@ -528,8 +524,7 @@ class RedisBackplane:
                 self._failed(e)
         # Encoded and framed by the core, as its own CLIENTS replies are
         # (Socket.IO members get a ``42/<ns>,`` packet).
-        if core.reply_clients(conn, ns, room, names):
-            self.core.flush_soon()
+        self.core.reply_clients(conn, ns, room, names)
 
     def _clients_local(self, room: str, why: str) -> None:
         if not self._clients_logged:
