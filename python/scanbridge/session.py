@@ -164,6 +164,10 @@ class Session:
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; on_close follows when it completes."""
+        self.close_nowait(code, reason)
+
+    def close_nowait(self, code: int = 1000, reason: str = "") -> None:
+        """Like close, from synchronous code (nothing in it waits)."""
         problem = _core.close_problem(code, reason)
         if problem is not None:
             raise ValueError(problem)

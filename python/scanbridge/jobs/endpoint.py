@@ -201,16 +201,5 @@ def _error(session: Session, code: str, text: str, job_id: str | None = None, **
     send(session, message(ERROR, {"code": code, "message": text, **extra}, job_id))
 
 
-_closing: set[asyncio.Task[Any]] = set()
-
-
 def _close(session: Session, code: int, reason: str) -> None:
-    task = asyncio.get_running_loop().create_task(session.close(code, reason))
-    _closing.add(task)
-    task.add_done_callback(_closed)
-
-
-def _closed(task: asyncio.Task[Any]) -> None:
-    _closing.discard(task)
-    if not task.cancelled() and task.exception() is not None:
-        log.error("closing a job socket failed: %r", task.exception())
+    session.close_nowait(code, reason)
