@@ -6,9 +6,10 @@ from .auth import BasicAuth, BearerAuth, hash_password
 from .client import ClientSession, connect
 from .config import Config, ConfigError, ScannerConfig, load_config
 from .endpoint import Endpoint
+from .headers import Headers
 from .http import HTTPError, Request, Response
 from .scan import Scan
-from .session import Headers, Session, SessionClosed
+from .session import Session, SessionClosed
 
 __all__ = [
     "App",

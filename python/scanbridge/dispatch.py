@@ -22,9 +22,10 @@ from typing import Any
 from . import _core
 from .core_handle import CoreHandle
 from .endpoint import NOTHING, Endpoint
+from .headers import Headers
 from .hooks import call_hook
 from .http import HTTPError, Request, Response, Router
-from .session import Headers, Session, SessionClosed
+from .session import Session, SessionClosed
 from .session_registry import SessionRegistry
 
 log = logging.getLogger("scanbridge")

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 import msgspec
 
 from .errors import ScanbridgeError
-from .session import Headers, parse_query
+from .headers import Headers, parse_query
 
 
 @dataclass(slots=True)

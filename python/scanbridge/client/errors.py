@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from .. import _core
 from ..errors import ScanbridgeError
-from ..session import Headers, SessionClosed
+from ..headers import Headers
+from ..session import SessionClosed
 
 __all__ = ["ConnectionClosed", "HandshakeError", "check_close"]
 

@@ -8,7 +8,7 @@ import base64
 import os
 
 from .. import _core
-from ..session import Headers
+from ..headers import Headers
 from .errors import HandshakeError
 from .options import Options
 from .protocol import Connection

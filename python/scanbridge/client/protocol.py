@@ -9,7 +9,7 @@ import os
 from collections import deque
 
 from .. import _core
-from ..session import Headers
+from ..headers import Headers
 from .errors import ConnectionClosed, HandshakeError
 
 __all__ = ["MAX_ERROR_BODY", "MAX_HEAD", "Connection", "Message"]

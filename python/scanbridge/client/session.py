@@ -10,8 +10,8 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+from ..headers import Headers
 from ..hooks import call_hook
-from ..session import Headers
 from .errors import ConnectionClosed, check_close
 from .handshake import open_connection
 from .options import BACKOFF_BASE, BACKOFF_CAP, Options, build_options
