@@ -500,21 +500,24 @@ class App:
         if timeout is None:
             timeout = self.config.shutdown_timeout
         deadline = time.monotonic() + timeout
+        # A subsystem that fails to stop is logged; the others and the core
+        # are stopped anyway (also when this stop is cancelled on the way).
         try:
-            # A subsystem that fails to stop is logged; the core is shut down anyway.
             if self.streams is not None:
                 try:
                     await self.streams.stop()
                 except Exception:
                     log.exception("stopping the Streams service failed")
-            if self.backplane is not None:
-                try:
-                    await self.backplane.stop()
-                except Exception:
-                    log.exception("stopping the backplane failed")
-                self.backplane = None
         finally:
-            await self._stop_core(core, deadline)
+            try:
+                if self.backplane is not None:
+                    try:
+                        await self.backplane.stop()
+                    except Exception:
+                        log.exception("stopping the backplane failed")
+                    self.backplane = None
+            finally:
+                await self._stop_core(core, deadline)
 
     async def _stop_core(self, core: _core.Server, deadline: float) -> None:
         """Shut the core down (1001), close what is left, cancel callbacks
