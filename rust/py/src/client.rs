@@ -10,7 +10,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString, PyTuple};
 
-use crate::events::event_class;
+use crate::events::{add_union, event_class, obj};
 use scanbridge_core::wire::close::{
     close_payload, is_valid_wire_code, CloseRequestError, NO_STATUS,
 };
@@ -256,12 +256,6 @@ impl ClientCodec {
         }
         let mut buf = data.to_vec();
         let mut out: Vec<PyResult<PyObject>> = Vec::new();
-        fn obj<T: pyo3::PyClass + Into<PyClassInitializer<T>>>(
-            py: Python<'_>,
-            v: T,
-        ) -> PyResult<PyObject> {
-            Ok(Bound::new(py, v)?.into_any().unbind())
-        }
         let result = self.reader.feed(&mut buf, &mut |m| {
             out.push(match m {
                 Message::Text(t) => obj(
@@ -378,17 +372,17 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PingMessage>()?;
     m.add_class::<PongMessage>()?;
     m.add_class::<CloseMessage>()?;
-    // `ClientMessage`: the union of them, for isinstance() and annotations.
-    let mut union = m.getattr("TextMessage")?;
-    for name in [
-        "BinaryMessage",
-        "PingMessage",
-        "PongMessage",
-        "CloseMessage",
-    ] {
-        union = union.bitor(m.getattr(name)?)?;
-    }
-    m.add("ClientMessage", union)?;
+    add_union(
+        m,
+        "ClientMessage",
+        &[
+            "TextMessage",
+            "BinaryMessage",
+            "PingMessage",
+            "PongMessage",
+            "CloseMessage",
+        ],
+    )?;
     m.add_function(wrap_pyfunction!(client_accept_key, m)?)?;
     m.add_function(wrap_pyfunction!(client_deflate_offer, m)?)?;
     m.add_function(wrap_pyfunction!(client_deflate_accept, m)?)?;

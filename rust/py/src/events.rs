@@ -160,14 +160,27 @@ fn headers_tuple(py: Python<'_>, req: &Request) -> PyResult<Py<PyTuple>> {
     .unbind())
 }
 
+/// A value class instance as a Python object.
+pub(crate) fn obj<T: pyo3::PyClass + Into<PyClassInitializer<T>>>(
+    py: Python<'_>,
+    v: T,
+) -> PyResult<PyObject> {
+    Ok(Bound::new(py, v)?.into_any().unbind())
+}
+
+/// Add `name` to the module: the union (`A | B | ...`) of its classes
+/// `members`, for isinstance() and annotations.
+pub(crate) fn add_union(m: &Bound<'_, PyModule>, name: &str, members: &[&str]) -> PyResult<()> {
+    let (first, rest) = members.split_first().expect("a union has members");
+    let mut union = m.getattr(*first)?;
+    for member in rest {
+        union = union.bitor(m.getattr(*member)?)?;
+    }
+    m.add(name, union)
+}
+
 /// One core event as the Python object for it.
 pub fn to_python(py: Python<'_>, ev: Event<'_>) -> PyResult<PyObject> {
-    fn obj<T: pyo3::PyClass + Into<PyClassInitializer<T>>>(
-        py: Python<'_>,
-        v: T,
-    ) -> PyResult<PyObject> {
-        Ok(Bound::new(py, v)?.into_any().unbind())
-    }
     match ev {
         Event::Text { conn, data } => obj(
             py,
@@ -333,22 +346,22 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RoomForwardEvent>()?;
     m.add_class::<RoomMembershipEvent>()?;
     m.add_class::<RoomClientsEvent>()?;
-    // `Event`: the union of them all, for isinstance() and annotations.
-    let mut union = m.getattr("TextEvent")?;
-    for name in [
-        "BinaryEvent",
-        "OpenEvent",
-        "UpgradeEvent",
-        "HttpEvent",
-        "CloseEvent",
-        "PanicEvent",
-        "RoomNotifyEvent",
-        "RoomForwardEvent",
-        "RoomMembershipEvent",
-        "RoomClientsEvent",
-    ] {
-        union = union.bitor(m.getattr(name)?)?;
-    }
-    m.add("Event", union)?;
+    add_union(
+        m,
+        "Event",
+        &[
+            "TextEvent",
+            "BinaryEvent",
+            "OpenEvent",
+            "UpgradeEvent",
+            "HttpEvent",
+            "CloseEvent",
+            "PanicEvent",
+            "RoomNotifyEvent",
+            "RoomForwardEvent",
+            "RoomMembershipEvent",
+            "RoomClientsEvent",
+        ],
+    )?;
     Ok(())
 }
