@@ -541,6 +541,30 @@ def test_demo_page_takes_no_scans_from_apps(
     assert browser.eval("document.querySelectorAll('#scans td.code').length") == 2
 
 
+def test_demo_page_shows_the_socket_closed_as_soon_as_it_is_hidden(
+    browser: Browser, server: ServerProcess
+) -> None:
+    # A page going into the back/forward cache is frozen right after pagehide,
+    # before its socket's close event: the page must learn of the close in
+    # pagehide itself, or it comes back showing "live" while it is not.
+    browser.goto(server.http_url + "/", "document.getElementById('status').textContent === 'live'")
+    hidden = browser.eval(
+        """dispatchEvent(new PageTransitionEvent('pagehide', {persisted: true}));
+           [document.getElementById('status').textContent, scanbridgeClient.state]"""
+    )
+    assert hidden == ["reconnecting", "suspended"]
+    browser.eval("dispatchEvent(new PageTransitionEvent('pageshow', {persisted: true}))")
+    opens = browser.wait_for(
+        "document.getElementById('status').textContent === 'live' && scanbridgeClient.opens",
+        what="live again",
+    )
+    assert opens == 2
+    deadline = time.monotonic() + 5
+    while (open_ := _websockets_open(server)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert open_ == 1  # the hidden socket was closed, not left beside the new one
+
+
 def _websockets_open(server: ServerProcess) -> int | None:
     _, _, body = http("GET", server.http_url + "/metrics")
     for line in body.decode().splitlines():

@@ -402,7 +402,13 @@ export class ScanbridgeClient {
     clearTimeout(this._timer);
     this.state = "suspended";
     const ws = this._ws;
-    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, "page hidden");
+    if (ws && ws.readyState <= WebSocket.OPEN) {
+      ws.close(1000, "page hidden");
+      // Told now, not when the close handshake ends: a page going into the
+      // back/forward cache is frozen before that, and would come back still
+      // showing "open" until its new connection opened.
+      this._closed(ws, { code: 1000, reason: "page hidden" });
+    }
   }
 
   _resume() {
