@@ -1255,7 +1255,10 @@ def main(argv: list[str] | None = None) -> int:
     redis: RedisServer | None = None
     if a.workers > 1:
         redis = RedisServer()
-        Server.sb_extra = ("--workers", str(a.workers), "--redis-url", redis.url)
+        Server.sb_extra = (
+            *("--workers", str(a.workers), "--redis-url", redis.url),
+            "--no-streams",  # the Streams API runs in one process only
+        )
         log(f"scanbridge runs with --workers {a.workers} (redis-server on port {redis.port})")
     try:
         return run_all(a, loadgen, servers, duration_given)

@@ -697,6 +697,7 @@ def test_workers_with_scanners_is_refused() -> None:
         "2",
         "--redis-url",
         "redis://127.0.0.1:1/0",
+        "--no-streams",
         "--scanner",
         "demo",
         "--port",
@@ -708,6 +709,25 @@ def test_workers_with_scanners_is_refused() -> None:
     assert "workers" in lines[0] and "scanner" in lines[0], lines[0]
 
 
+def test_workers_with_the_streams_api_is_refused(tmp_path: Path) -> None:
+    # Each worker would open the one journal file (a journal belongs to one
+    # process: two starting at once failed with "database is locked"), and a
+    # scan posted to one worker would miss the Streams clients of the others.
+    journal = tmp_path / "journal.sqlite3"
+    r = run_cli(
+        "serve",
+        *("--workers", "2", "--redis-url", "redis://127.0.0.1:1/0"),
+        *("--port", str(free_port()), "--journal", str(journal)),
+    )
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert r.stderr.strip().splitlines() == [
+        "config error: workers=2 (from --workers) cannot be combined with the Streams API:"
+        " each process would keep a journal of its own and a scan posted to one would miss"
+        " the Streams clients of the others (--no-streams, or use --workers 1)"
+    ]
+    assert not journal.exists() and "listening" not in r.stdout + r.stderr
+
+
 async def test_workers_share_one_port_and_rooms(redis: RedisServer, tmp_path: Path) -> None:
     port = free_port()
     s = await asyncio.to_thread(
@@ -717,6 +737,7 @@ async def test_workers_share_one_port_and_rooms(redis: RedisServer, tmp_path: Pa
         "2",
         "--redis-url",
         redis.url,
+        "--no-streams",
         "--port",
         str(port),
         "--log-level",

@@ -90,6 +90,22 @@ def test_reopen_continues_seq(path: Path) -> None:
         assert seqs(j.since(0)[1]) == [1, 2, 3, 4]
 
 
+def test_one_journal_file_has_one_owner(path: Path) -> None:
+    with Journal(path) as j:
+        j.append(scan(1))
+        with pytest.raises(JournalError) as err:
+            Journal(path)
+        assert err.value.reason == (
+            f"cannot be used: another process (pid {os.getpid()}) has it open;"
+            " a journal belongs to one server (give each its own journal)"
+        )
+        assert j.append(scan(2))[0] == 2  # the owner is not disturbed
+    with Journal(path) as j:  # closed: free again
+        assert j.last_seq() == 2
+    with Journal(":memory:") as a, Journal(":memory:") as b:  # memory has no owner
+        assert a.append(scan())[0] == b.append(scan())[0] == 1
+
+
 def test_seq_never_reused_after_everything_was_pruned(path: Path) -> None:
     clock = Clock()
     with Journal(path, max_age=10.0, clock=clock) as j:

@@ -105,6 +105,32 @@ def test_unusable_journal_refuses_to_start(tmp_path: Path, kind: str) -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_a_journal_in_use_by_another_server_refuses_to_start(tmp_path: Path) -> None:
+    # One journal file belongs to one process: two servers given the same
+    # --journal used to share it (seqs, replay and pruning of two servers in
+    # one file; two starting at once failed with "database is locked").
+    journal = tmp_path / "j.sqlite3"
+    first = start_server("--port", "0", "--journal", str(journal), *QUIET)
+    try:
+        r = cli("serve", "--port", "0", "--journal", str(journal), *QUIET)
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.strip().splitlines() == [
+            f"config error: journal={str(journal)!r} cannot be used: another process"
+            f" (pid {first.proc.pid}) has it open; a journal belongs to one server"
+            " (give each its own journal)"
+        ]
+        assert post_scan(first.http_url, "STILL-MINE")[0] == 201
+    finally:
+        _kill(first)  # the kernel drops the lock of a killed process
+    second = start_server("--port", "0", "--journal", str(journal), *QUIET)
+    try:
+        assert [e["scan_code"] for e in _replay_all(second.url) if "scan_code" in e] == [
+            "STILL-MINE"
+        ]
+    finally:
+        second.stop()
+
+
 def test_memory_journal_is_said_at_start(tmp_path: Path) -> None:
     s = start_server("--port", "0", "--journal", ":memory:", "--log-level", "info")
     try:

@@ -103,8 +103,7 @@ def test_busy_port_with_workers_is_one_line(busy_port: int) -> None:
         "2",
         "--redis-url",
         "redis://127.0.0.1:1",
-        "--journal",
-        ":memory:",
+        "--no-streams",
     )
     assert one_error_line(r).startswith(f"config error: port={busy_port} is in use: ")
 

@@ -151,9 +151,9 @@ def test_synopsis_names_every_option(name: str) -> None:
     for param in command.get_params(ctx):
         if not isinstance(param, click.Option) or "--help" in param.opts:
             continue
-        long = [o for o in param.opts if o.startswith("--")]
+        long = [o for o in [*param.opts, *param.secondary_opts] if o.startswith("--")]
         if name == "check-config" and "every serve flag" in text:
-            serve = {o for p in main.commands["serve"].params for o in p.opts}
+            serve = {o for p in main.commands["serve"].params for o in [*p.opts, *p.secondary_opts]}
             if set(long) <= serve:
                 continue
         assert set(long) & set(flags), f"README's synopsis of {name} lacks {long[0]}"

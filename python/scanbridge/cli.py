@@ -85,6 +85,12 @@ CONFIG_FLAGS: tuple[_Flag, ...] = (
         help=f"Larger messages get close code 1009 [{_default('max_message_bytes')}].",
     ),
     _flag(
+        "streams",
+        "--streams/--no-streams",
+        default=None,
+        help="Serve the Streams API (/, /streams, /api/scans, the journal) [on].",
+    ),
+    _flag(
         "journal",
         "--journal",
         metavar="FILE",
@@ -112,7 +118,8 @@ CONFIG_FLAGS: tuple[_Flag, ...] = (
         "workers",
         "--workers",
         metavar="N",
-        help="Processes on one port (SO_REUSEPORT); more than 1 needs --redis-url [1].",
+        help="Processes on one port (SO_REUSEPORT); more than 1 needs --redis-url and"
+        " --no-streams [1].",
     ),
     _flag(
         "log_level",

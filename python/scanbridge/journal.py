@@ -23,7 +23,8 @@ Storage is an embedded SQLite database (stdlib :mod:`sqlite3`) in WAL mode;
 SIGKILL of the process; a power loss or kernel crash may lose the last
 commits) or ``"full"`` (the WAL is synced on every commit, so a commit also
 survives a power loss; about 2 ms per commit on this project's test machine,
-shared by all the events of a group commit).  One journal file belongs to one process.  Reads
+shared by all the events of a group commit).  One journal file belongs to one process
+(a second opener gets JournalError: see :meth:`Journal._take_ownership`).  Reads
 (replay at connect, stats) use their own connection, so they do not wait
 for a commit in progress.
 
@@ -52,6 +53,7 @@ have reached, stays far below 2**53 (exact in JavaScript), and makes
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import sqlite3
@@ -181,6 +183,7 @@ class Journal:
         self._rlock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._rconn: sqlite3.Connection | None = None
+        self._owner_fd: int | None = None
         self._healthy = True
         self._last_error = ""
         self._corrupt_seen = False
@@ -292,8 +295,55 @@ class Journal:
             return "file is not a database (no SQLite header)"
         return None
 
+    def _take_ownership(self) -> None:
+        """One journal file belongs to one process: hold ``flock(LOCK_EX)`` on
+        ``<path>.lock`` until :meth:`close` (the kernel drops it when the process
+        dies, so a crash leaves nothing stale).  Another holder: JournalError.
+
+        A lock file that cannot be made (a read-only directory...) is passed
+        over: SQLite, which needs that directory for its ``-wal`` too, reports
+        the real problem next."""
+        if self._path is None:
+            return
+        lock_path = self._path.with_name(self._path.name + ".lock")
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = b""
+            with contextlib.suppress(OSError):
+                holder = os.pread(fd, 32, 0).strip()
+            os.close(fd)
+            who = f" (pid {holder.decode()})" if holder.isdigit() else ""
+            raise JournalError(
+                self._path,
+                f"cannot be used: another process{who} has it open; a journal belongs "
+                "to one server (give each its own journal)",
+            ) from None
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._owner_fd = fd
+
+    def _release_ownership(self) -> None:
+        fd, self._owner_fd = self._owner_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the only descriptor drops the flock
+
     def _open(self) -> None:
         """Open, salvage a corrupt file, and prove a write works; else JournalError."""
+        self._take_ownership()
+        try:
+            self._open_database()
+        except BaseException:
+            self._release_ownership()
+            raise
+
+    def _open_database(self) -> None:
         try:
             try:
                 problem = self._header_problem()
@@ -822,6 +872,7 @@ class Journal:
                 except sqlite3.Error:
                     pass
             self._conn = self._rconn = None
+            self._release_ownership()
 
     def __enter__(self) -> Journal:
         return self

@@ -215,7 +215,8 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
     rooms: bool = True
     #: Redis for rooms that span processes and hosts (e.g. redis://127.0.0.1:6379/0).
     redis_url: str | None = None
-    #: Processes serving one port (SO_REUSEPORT); more than 1 needs redis_url.
+    #: Processes serving one port (SO_REUSEPORT); more than 1 needs redis_url and
+    #: streams = false (rooms span processes through Redis; the journal cannot).
     workers: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     # Streams API (PROTOCOLS.md section 1)
     streams: bool = True
@@ -270,6 +271,14 @@ class Config(Section, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError(
                 "cannot be combined with scanners: a scanner is read by one process and "
                 "Streams clients of the others would miss its scans (use --workers 1)",
+                key="workers",
+                value=self.workers,
+            )
+        if self.workers > 1 and self.streams:
+            raise ConfigError(
+                "cannot be combined with the Streams API: each process would keep a journal "
+                "of its own and a scan posted to one would miss the Streams clients of the "
+                "others (--no-streams, or use --workers 1)",
                 key="workers",
                 value=self.workers,
             )
