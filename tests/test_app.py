@@ -308,6 +308,44 @@ async def test_stop_closes_sessions_with_1001() -> None:
     assert rec.events[-1][0] == "close"
 
 
+async def test_stop_cancelled_while_a_subsystem_stops_still_shuts_the_core_down() -> None:
+    """stop() cancelled (e.g. a second Ctrl-C) while the Streams service is
+    stopping: the backplane is still stopped, the port released and the
+    listener table emptied."""
+
+    class Backplane:
+        stopped = False
+
+        def forward(self, *args: object) -> None:
+            pass
+
+        async def stop(self) -> None:
+            self.stopped = True
+
+    app = App(Config(port=0, journal=":memory:"))
+    await app.start()
+    port = app.port
+    assert app.streams is not None
+    backplane = app.backplane = Backplane()  # type: ignore[assignment]
+    stuck = asyncio.Event()
+
+    async def never_stops() -> None:
+        stuck.set()
+        await asyncio.Event().wait()
+
+    app.streams.stop = never_stops  # type: ignore[method-assign]
+    stopping = asyncio.create_task(app.stop(timeout=2))
+    await asyncio.wait_for(stuck.wait(), 5)
+    stopping.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(stopping, 10)
+    assert backplane.stopped and app.backplane is None
+    assert app.listeners == {}
+    with pytest.raises(OSError):
+        _, w = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+        w.close()
+
+
 async def test_stop_shuts_the_core_down_when_a_subsystem_fails_to_stop(caplog) -> None:
     """A subsystem whose stop() raises is logged; the sessions still get
     1001, the port is released and the listener table is emptied."""

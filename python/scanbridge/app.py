@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -34,6 +34,14 @@ E = TypeVar("E", bound=type[Endpoint] | Endpoint)
 H = TypeVar("H", bound=Callable[..., Any])
 
 TICK_SECONDS = 0.5
+
+
+async def _stop_logged(what: str, stop: Callable[[], Awaitable[None]]) -> None:
+    """Await ``stop()``; an error is logged, so that what is stopped after it still is."""
+    try:
+        await stop()
+    except Exception:
+        log.exception("stopping %s failed", what)
 
 
 class App:
@@ -504,17 +512,11 @@ class App:
         # are stopped anyway (also when this stop is cancelled on the way).
         try:
             if self.streams is not None:
-                try:
-                    await self.streams.stop()
-                except Exception:
-                    log.exception("stopping the Streams service failed")
+                await _stop_logged("the Streams service", self.streams.stop)
         finally:
             try:
                 if self.backplane is not None:
-                    try:
-                        await self.backplane.stop()
-                    except Exception:
-                        log.exception("stopping the backplane failed")
+                    await _stop_logged("the backplane", self.backplane.stop)
                     self.backplane = None
             finally:
                 await self._stop_core(core, deadline)
